@@ -13,6 +13,7 @@ pub mod error;
 pub mod format;
 pub mod formats;
 pub mod placeholder;
+pub mod pseudo;
 pub mod write;
 
 pub use document::{Document, Metadata, Piece, Unit};
