@@ -49,6 +49,11 @@ impl FormatKind {
         }
     }
 
+    /// Bilingual formats keep the source and write the translation beside it (PO msgstr, XLIFF target).
+    pub fn is_bilingual(self) -> bool {
+        matches!(self, FormatKind::Po | FormatKind::Xliff)
+    }
+
     /// The reader and writer of this format.
     pub fn format(self) -> &'static dyn Format {
         formats::get(self)
