@@ -5,6 +5,7 @@ use crate::format::{Format, FormatKind};
 pub mod cnxml;
 pub mod h5p;
 pub mod html;
+pub mod inline_codes;
 pub mod lines;
 pub mod markdown;
 pub mod po;
