@@ -35,6 +35,9 @@ pub struct UnitResult {
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<usize>,
+    /// True when an approved translation from the memory filled the unit (no engine ran).
+    #[serde(default)]
+    pub from_memory: bool,
     /// True when the result came from the journal of an interrupted run.
     #[serde(default, skip_serializing)]
     pub resumed: bool,
@@ -79,13 +82,18 @@ pub enum PipelineError {
     },
 }
 
-/// Translates every unit of `doc` that has text. `journal` (when given) makes the work resumable;
-/// `progress(done, total)` is called after every batch.
+/// Where exact approved translations come from (the review queue's memory); `None` for every unit when
+/// there is no memory.
+pub type Memory<'a> = &'a dyn Fn(&oerkit_document::Unit) -> Option<String>;
+
+/// Translates every unit of `doc` that has text. Exact memory matches fill units without the engine;
+/// `journal` (when given) makes the work resumable; `progress(done, total)` is called after every batch.
 pub fn translate_document(
     doc: &Document,
     path: &Path,
     engine: &mut dyn TranslationEngine,
     options: &PipelineOptions,
+    memory: Memory<'_>,
     mut journal: Option<&mut Journal>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<DocumentTranslation, PipelineError> {
@@ -97,14 +105,27 @@ pub fn translate_document(
     let mut pending = Vec::new();
     for &i in &todo {
         let unit = &doc.units[i];
-        match journal.as_deref().and_then(|j| j.get(&unit.id, &unit.text)) {
-            Some(done) => {
-                results[i] = Some(UnitResult {
-                    resumed: true,
-                    ..done.clone()
-                })
-            }
-            None => pending.push(i),
+        if let Some(done) = journal.as_deref().and_then(|j| j.get(&unit.id, &unit.text)) {
+            results[i] = Some(UnitResult {
+                resumed: true,
+                ..done.clone()
+            });
+        } else if let Some(text) =
+            memory(unit).filter(|t| validate(&unit.placeholders, t).is_empty())
+        {
+            results[i] = Some(UnitResult {
+                unit_id: unit.id.clone(),
+                source: unit.text.clone(),
+                raw_output: text.clone(),
+                text,
+                repair: Repair::None,
+                seconds: 0.0,
+                tokens: None,
+                from_memory: true,
+                resumed: false,
+            });
+        } else {
+            pending.push(i);
         }
     }
     let total = todo.len();
@@ -146,6 +167,7 @@ pub fn translate_document(
                 repair: Repair::None,
                 seconds: out.seconds,
                 tokens: out.tokens,
+                from_memory: false,
                 resumed: false,
             };
             if !validate(&unit.placeholders, &text).is_empty() || text.trim().is_empty() {
@@ -355,6 +377,7 @@ mod tests {
             Path::new("t.txt"),
             &mut e,
             &opts(),
+            &|_| None,
             None,
             &mut |_, _| {},
         )
@@ -380,6 +403,7 @@ mod tests {
             Path::new("t.txt"),
             &mut e,
             &opts(),
+            &|_| None,
             None,
             &mut |_, _| {},
         )
@@ -387,6 +411,30 @@ mod tests {
         assert_eq!(t.units[0].repair, Repair::Piecewise);
         assert_eq!(t.units[0].text, "A <x1/> B");
         assert_eq!(t.units[0].raw_output, "A  B");
+    }
+
+    #[test]
+    fn exact_memory_matches_skip_the_engine() {
+        let d = doc("one\n\ntwo\n");
+        let mut e = Upper {
+            drop_tags: false,
+            calls: 0,
+        };
+        let memory = |u: &oerkit_document::Unit| (u.text == "one").then(|| "uno".to_string());
+        let t = translate_document(
+            &d,
+            Path::new("t.txt"),
+            &mut e,
+            &opts(),
+            &memory,
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(e.calls, 1);
+        assert!(t.units[0].from_memory);
+        assert_eq!(t.translations.texts[0].as_deref(), Some("uno"));
+        assert_eq!(t.translations.texts[1].as_deref(), Some("TWO"));
     }
 
     #[test]
@@ -405,6 +453,7 @@ mod tests {
                 Path::new("t.txt"),
                 &mut e,
                 &opts(),
+                &|_| None,
                 Some(&mut j),
                 &mut |_, _| {},
             )
@@ -424,6 +473,7 @@ mod tests {
             Path::new("t.txt"),
             &mut e,
             &opts(),
+            &|_| None,
             Some(&mut j),
             &mut |_, _| {},
         )
