@@ -40,6 +40,7 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.verbose);
     let result: anyhow::Result<std::process::ExitCode> = match cli.command {
         // DISPATCH: one arm per subcommand.
+        Command::Models(args) => cmd::models::run(args),
     };
     match result {
         Ok(code) => code,
