@@ -18,6 +18,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // SUBCOMMANDS: one variant per subcommand; each helper adds its own lines here.
+    /// Local models: list, fetch, info, verify (catalog + verified cache).
+    Models(cmd::models::ModelsArgs),
 }
 
 fn init_logging(verbose: u8) {
