@@ -14,13 +14,24 @@ pub struct Codes {
     pub printf: bool,
     pub braces: bool,
     pub html: bool,
+    /// H5P's `@name` and `:name` variables (`H5P.t` replaces them).
+    pub h5p_vars: bool,
 }
 
 impl Codes {
-    pub const ALL: Codes = Codes {
+    /// gettext messages: printf/Python formats, brace fields, HTML.
+    pub const PO: Codes = Codes {
         printf: true,
         braces: true,
         html: true,
+        h5p_vars: false,
+    };
+    /// H5P strings: HTML, brace fields and `@name`/`:name` variables (no printf: `100%` is text).
+    pub const H5P: Codes = Codes {
+        printf: false,
+        braces: true,
+        html: true,
+        h5p_vars: true,
     };
 }
 
@@ -121,6 +132,9 @@ fn scan(s: &str, codes: Codes) -> Vec<Code> {
             b'{' | b'}' if codes.braces => brace_len(&b[i..]).map(|n| (n, Kind::Atom)),
             b'<' if codes.html => tag(&b[i..]),
             b'&' if codes.html => entity_len(&b[i..]).map(|n| (n, Kind::Atom)),
+            b'@' | b':' if codes.h5p_vars && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) => {
+                h5p_var_len(&b[i..]).map(|n| (n, Kind::Atom))
+            }
             _ => None,
         };
         match found {
@@ -270,6 +284,14 @@ fn tag(b: &[u8]) -> Option<(usize, Kind)> {
     None
 }
 
+/// `@score`, `:num` (an ASCII letter, then letters, digits, `_`).
+fn h5p_var_len(b: &[u8]) -> Option<usize> {
+    if !b.get(1)?.is_ascii_alphabetic() {
+        return None;
+    }
+    Some(1 + count(&b[1..], |c| c.is_ascii_alphanumeric() || c == b'_'))
+}
+
 /// `&amp;`, `&#39;`, `&#x27;`.
 fn entity_len(b: &[u8]) -> Option<usize> {
     let body = if b.get(1) == Some(&b'#') {
@@ -299,7 +321,7 @@ mod tests {
     use super::*;
 
     fn units(s: &str) -> (String, Vec<String>) {
-        let (text, ph) = build(s, s, &identity_map(s), Codes::ALL);
+        let (text, ph) = build(s, s, &identity_map(s), Codes::PO);
         (text, ph.into_iter().map(|p| p.original).collect())
     }
 
@@ -320,6 +342,13 @@ mod tests {
         assert_eq!(t, "<g1>Go</g1><x2/> <x3/> <g4>un<x5/>closed</g4> &nope");
         assert_eq!(o[0], "<a href=\"x>y\">");
         assert_eq!(o[5], "<i>");
+    }
+
+    #[test]
+    fn h5p_variables() {
+        let s = "You got @score of :total at 10:30, mail a@b.org";
+        let (t, _) = build(s, s, &identity_map(s), Codes::H5P);
+        assert_eq!(t, "You got <x1/> of <x2/> at 10:30, mail a@b.org");
     }
 
     #[test]

@@ -611,7 +611,7 @@ fn message_text(content: &str) -> (String, Vec<crate::placeholder::Placeholder>)
     let lead = map.iter().position(|&m| m >= start).unwrap_or(0);
     let stop = map.iter().position(|&m| m >= end).unwrap_or(u.len());
     let stop = stop.max(lead);
-    inline_codes::build(&u[lead..stop], content, &map[lead..=stop], Codes::ALL)
+    inline_codes::build(&u[lead..stop], content, &map[lead..=stop], Codes::PO)
 }
 
 fn read_entry(input: &str, entry: &Entry, doc: &mut Document) {
