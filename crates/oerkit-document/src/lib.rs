@@ -14,6 +14,7 @@ pub mod format;
 pub mod formats;
 pub mod placeholder;
 pub mod pseudo;
+pub mod segment;
 pub mod write;
 
 pub use document::{Document, Metadata, Piece, Unit};
