@@ -62,6 +62,10 @@ impl Dialect for CnxmlDialect {
     fn html(&self) -> bool {
         false
     }
+
+    fn decorative(&self, name: &str) -> bool {
+        matches!(name, "newline" | "space")
+    }
 }
 
 /// Fills `doc.meta` from the `md:` elements and marks the language and attribution places.
@@ -258,6 +262,15 @@ pub(crate) mod markup {
         fn text_attrs(&self, name: &str) -> &'static [&'static str];
         /// HTML rules: lenient entities (unknown named ones are placeholders, a bare `&` is text).
         fn html(&self) -> bool;
+        /// Whether an empty inline element with translatable attribute text ends the run it is in
+        /// (so that its attribute can be a unit); otherwise the attribute stays in the placeholder.
+        fn splits_runs(&self, name: &str) -> bool {
+            let _ = name;
+            true
+        }
+        /// Whether an empty element or atom carries no meaning for the sentence around it (icons,
+        /// line breaks), so that at the edge of a run it is left out of the unit.
+        fn decorative(&self, name: &str) -> bool;
     }
 
     /// A piece placed inside raw bytes: `input[at..end]` is replaced by it (`at == end`: inserted).
@@ -751,13 +764,17 @@ pub(crate) mod markup {
             })
         }
 
+        fn splits_run(&self, i: usize) -> bool {
+            self.dialect.splits_runs(&self.toks[i].name) && self.has_text_attr(i)
+        }
+
         /// If token `i` can be part of a text run, the index just after the item it starts.
         fn inline_item_end(&self, i: usize) -> Option<usize> {
             let t = &self.toks[i];
             match t.kind {
                 TokKind::Text | TokKind::CData | TokKind::Comment => Some(i + 1),
                 TokKind::Empty => match self.role(i) {
-                    Role::Inline | Role::Atom if !self.has_text_attr(i) => Some(i + 1),
+                    Role::Inline | Role::Atom if !self.splits_run(i) => Some(i + 1),
                     _ => None,
                 },
                 TokKind::Start => {
@@ -778,9 +795,7 @@ pub(crate) mod markup {
                                         _ => return None,
                                     },
                                     TokKind::Empty => match self.role(k) {
-                                        Role::Inline | Role::Atom if !self.has_text_attr(k) => {
-                                            k += 1
-                                        }
+                                        Role::Inline | Role::Atom if !self.splits_run(k) => k += 1,
                                         _ => return None,
                                     },
                                     TokKind::End => {
@@ -855,12 +870,38 @@ pub(crate) mod markup {
             parts.join("/")
         }
 
-        fn is_blank(&self, k: usize) -> bool {
-            let t = &self.toks[k];
-            match t.kind {
-                TokKind::Comment => true,
-                TokKind::Text => self.input[t.start..t.end].trim().is_empty(),
-                _ => false,
+        /// Whether the run item `toks[s..e]` has nothing a translator needs: whitespace, comments,
+        /// decorative elements, inline elements with nothing but those inside.
+        fn is_blank(&self, s: usize, e: usize) -> bool {
+            let mut k = s;
+            while k < e {
+                let t = &self.toks[k];
+                match t.kind {
+                    TokKind::Comment | TokKind::End => {}
+                    TokKind::Text => {
+                        if !self.input[t.start..t.end].trim().is_empty() {
+                            return false;
+                        }
+                    }
+                    TokKind::Empty if self.dialect.decorative(&t.name) => {}
+                    TokKind::Start => match (self.role(k), t.pair) {
+                        (Role::Inline, _) => {}
+                        (_, Some(end)) if self.dialect.decorative(&t.name) => k = end,
+                        _ => return false,
+                    },
+                    _ => return false,
+                }
+                k += 1;
+            }
+            true
+        }
+
+        /// The start of the run item that ends at token `last` (inclusive).
+        fn item_start(&self, last: usize) -> usize {
+            let t = &self.toks[last];
+            match (t.kind, t.pair) {
+                (TokKind::End, Some(open)) => open,
+                _ => last,
             }
         }
 
@@ -868,11 +909,19 @@ pub(crate) mod markup {
         fn emit_run(&mut self, a: usize, b: usize) -> Result<(), ParseError> {
             let (mut fa, mut lb) = (a, b);
             loop {
-                while fa < lb && self.is_blank(fa) {
-                    fa += 1;
+                while fa < lb {
+                    let end = self.inline_item_end(fa).unwrap_or(fa + 1).min(lb);
+                    if !self.is_blank(fa, end) {
+                        break;
+                    }
+                    fa = end;
                 }
-                while lb > fa && self.is_blank(lb - 1) {
-                    lb -= 1;
+                while lb > fa {
+                    let start = self.item_start(lb - 1).max(fa);
+                    if !self.is_blank(start, lb) {
+                        break;
+                    }
+                    lb = start;
                 }
                 if fa >= lb {
                     return Ok(());
