@@ -12,6 +12,7 @@ pub mod document;
 pub mod error;
 pub mod format;
 pub mod formats;
+pub mod license;
 pub mod placeholder;
 pub mod pseudo;
 pub mod segment;
