@@ -2,3 +2,4 @@
 //! One module per subcommand; each runs the built binary as a user would.
 
 mod common;
+mod eval;

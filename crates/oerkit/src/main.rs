@@ -18,6 +18,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // SUBCOMMANDS: one variant per subcommand; each helper adds its own lines here.
+    /// Score a translation against references: BLEU, chrF, chrF++, TER exactly as sacrebleu.
+    Eval(cmd::eval::EvalArgs),
     /// Local models: list, fetch, info, verify (catalog + verified cache).
     Models(cmd::models::ModelsArgs),
 }
@@ -42,6 +44,7 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.verbose);
     let result: anyhow::Result<std::process::ExitCode> = match cli.command {
         // DISPATCH: one arm per subcommand.
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Models(args) => cmd::models::run(args),
     };
     match result {
