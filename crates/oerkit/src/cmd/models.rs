@@ -92,13 +92,13 @@ fn list(catalog: &Catalog, store: &ModelStore, as_json: bool) -> Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<30} {:<8} {:>8} {:<12} {:<22} {:<20} tested",
+        "{:<30} {:<8} {:>8} {:<20} {:<22} {:<20} tested",
         "id", "cache", "size", "arch", "licence", "tasks"
     );
     for entry in catalog.entries() {
         let tasks: Vec<&str> = entry.tasks.iter().map(|t| t.as_str()).collect();
         println!(
-            "{:<30} {:<8} {:>8} {:<12} {:<22} {:<20} {}",
+            "{:<30} {:<8} {:>8} {:<20} {:<22} {:<20} {}",
             entry.id,
             state_word(&store.state(entry)),
             human_size(entry.total_size()),
