@@ -10,6 +10,7 @@ mod catalog;
 mod error;
 mod hashing;
 mod progress;
+mod resolve;
 mod sources;
 mod store;
 
@@ -20,6 +21,7 @@ pub use catalog::{
 pub use error::{CatalogError, FetchError, ResolveError, SourceFailure, VerifyError};
 pub use hashing::sha256_file;
 pub use progress::Progress;
+pub use resolve::{resolve_model, ModelError};
 pub use sources::{hub_endpoint, pip_command, FetchOptions, HUB_CONNECT_TIMEOUT};
 pub use store::{
     resolve_local, CachedState, Manifest, ManifestFile, ModelStore, ResolvedModel, VerifyReport,

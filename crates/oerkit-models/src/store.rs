@@ -138,6 +138,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // NamedTempFile is private (0600); the manifest is as readable as the model files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))?;
+    }
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -287,6 +294,7 @@ impl ModelStore {
             });
         }
         fs::create_dir_all(&self.root).map_err(io_error(&self.root))?;
+        self.remove_stale_leftovers();
         let mut failures = Vec::new();
         for source in &entry.sources {
             let staging = tempfile::Builder::new()
@@ -336,6 +344,30 @@ impl ModelStore {
             id: entry.id.clone(),
             failures,
         })
+    }
+
+    /// Staging and trash directories of fetches that were killed (Ctrl-C during a 500 MB
+    /// download) would stay forever; remove those old enough not to belong to a live fetch.
+    fn remove_stale_leftovers(&self) {
+        const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+        let Ok(items) = fs::read_dir(&self.root) else {
+            return;
+        };
+        for item in items.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with(".staging-") || name.starts_with(".trash-")) {
+                continue;
+            }
+            let age = item
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|age| age > STALE_AFTER) {
+                tracing::info!(path = %item.path().display(), "removing a stale partial fetch");
+                let _ = fs::remove_dir_all(item.path());
+            }
+        }
     }
 
     /// Renames the verified staging directory to the model directory. A previous (invalid)

@@ -473,3 +473,60 @@ fn resolve_local_paths() {
     assert!(err.to_string().contains("nope.gguf"), "{err}");
     assert!(err.to_string().contains("no such model"), "{err}");
 }
+
+#[test]
+fn resolve_model_takes_a_path_or_an_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("m.gguf");
+    std::fs::write(&source, b"weights").unwrap();
+    let catalog = Catalog::parse(
+        &format!(
+            "[[model]]\nid = \"m\"\ntasks = [\"translate\"]\narchitecture = \"llama\"\nformat = \"gguf\"\nlicence = \"MIT\"\nfiles = [{{ name = \"m.gguf\" }}]\n{}",
+            local_source(&source)
+        ),
+        "t.toml",
+    )
+    .unwrap();
+    let store = ModelStore::with_options(dir.path().join("cache"), options(vec!["false".into()]));
+    let by_path = oerkit_models::resolve_model(
+        source.to_str().unwrap(),
+        &catalog,
+        &store,
+        &Progress::hidden(),
+    )
+    .unwrap();
+    assert!(!by_path.from_catalog);
+    assert_eq!(by_path.files, vec![source.clone()]);
+    let by_id = oerkit_models::resolve_model("m", &catalog, &store, &Progress::hidden()).unwrap();
+    assert!(by_id.from_catalog);
+    assert_eq!(by_id.files, vec![dir.path().join("cache/m/m.gguf")]);
+    let err = oerkit_models::resolve_model("nope", &catalog, &store, &Progress::hidden())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown model id `nope`"), "{err}");
+    let err = oerkit_models::resolve_model("/no/such.gguf", &catalog, &store, &Progress::hidden())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/no/such.gguf: no such model"), "{err}");
+}
+
+#[test]
+fn stale_staging_dirs_are_cleaned_but_fresh_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let old = root.join(".staging-x-old");
+    let fresh = root.join(".staging-x-fresh");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::create_dir_all(&fresh).unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(24 * 3600);
+    std::fs::File::open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let source = dir.path().join("m.gguf");
+    std::fs::write(&source, b"w").unwrap();
+    let entry = local_entry("m", "m.gguf", b"w", &local_source(&source));
+    let store = ModelStore::with_options(&root, options(vec!["false".into()]));
+    store.ensure(&entry, &Progress::hidden()).unwrap();
+    assert_eq!(cache_listing(&root), vec![".staging-x-fresh", "m"]);
+}
