@@ -159,7 +159,8 @@ fn sniff(content: &str) -> Option<FormatKind> {
         if head.contains("<xliff") {
             return Some(FormatKind::Xliff);
         }
-        if head.contains("cnx.rice.edu/cnxml") {
+        // CNXML modules and the collxml tables of contents of their books.
+        if head.contains("cnx.rice.edu/cnxml") || head.contains("cnx.rice.edu/collxml") {
             return Some(FormatKind::Cnxml);
         }
         let lower = head.to_ascii_lowercase();

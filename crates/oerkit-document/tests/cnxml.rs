@@ -140,10 +140,13 @@ fn module_units_placeholders_and_metadata() {
 }
 
 #[test]
-fn collection_file_reads_as_cnxml_when_asked() {
+fn collection_file_is_detected_and_read_as_cnxml() {
     let path =
         oerkit_testkit::corpus("oer/openstax-statistics/en/introductory-statistics.collection.xml");
-    let doc = load(&path, Some(FormatKind::Cnxml)).unwrap();
+    // Detected by content (the collxml namespace), as with --format cnxml.
+    let doc = load(&path, None).unwrap();
+    assert_eq!(doc.format, FormatKind::Cnxml);
+    assert_eq!(doc, load(&path, Some(FormatKind::Cnxml)).unwrap());
     assert_eq!(doc.meta.title.as_deref(), Some("Introductory Statistics"));
     assert_eq!(doc.meta.language.as_deref(), Some("en"));
     assert_eq!(
