@@ -249,6 +249,57 @@ fn corpus_metadata_and_sample_units() {
     assert_eq!(es.meta.title.as_deref(), Some("Introducción a la Terminal"));
 }
 
+/// CommonMark/GFM-only text (no template or LiaScript syntax, whose spans are found per line).
+fn commonmarkish() -> impl Strategy<Value = String> {
+    let atoms = prop::sample::select(vec![
+        "a",
+        "b ",
+        "word ",
+        "é",
+        "\n",
+        "\n\n",
+        "  ",
+        "    ",
+        "*",
+        "**",
+        "_",
+        "`",
+        "```",
+        "~~",
+        "[",
+        "]",
+        "(",
+        ")",
+        "![",
+        "](u)",
+        "<",
+        ">",
+        "</b>",
+        "<b>",
+        "<br>",
+        "<!--",
+        "-->",
+        "$",
+        "$$",
+        "#",
+        "## ",
+        "- ",
+        "1. ",
+        "> ",
+        "|",
+        "---",
+        "\\",
+        "&amp;",
+        "<g1>",
+        "\t",
+        "[^1]",
+        "[ ] ",
+        "[x]: /u\n",
+        "¿",
+    ]);
+    prop::collection::vec(atoms, 0..50).prop_map(|v| v.concat())
+}
+
 /// Markdown-ish text: the characters that make syntax, in lines.
 fn markdownish() -> impl Strategy<Value = String> {
     let atoms = prop::sample::select(vec![
@@ -335,6 +386,17 @@ proptest! {
         for unit in &doc.units {
             prop_assert!(validate(&unit.placeholders, &unit.text).is_empty());
         }
+    }
+
+    #[test]
+    fn rendering_reparses_to_the_same_units(input in commonmarkish()) {
+        let doc = FormatKind::Markdown.format().read(&input).unwrap();
+        let options = WriteOptions { render_unchanged: true, ..Default::default() };
+        let rendered =
+            write_document(&doc, &Translations::identity(&doc), &options, Path::new("p.md")).unwrap();
+        let again = FormatKind::Markdown.format().read(&rendered).unwrap();
+        prop_assert_eq!(doc.source_texts(), again.source_texts(), "rendered: {:?}", rendered);
+        prop_assert_eq!(originals(&doc), originals(&again));
     }
 
     #[test]

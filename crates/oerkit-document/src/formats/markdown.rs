@@ -1114,6 +1114,10 @@ impl Marker<'_> {
 
     fn next_start(&self, i: usize, after: usize) -> usize {
         match self.events.get(i + 1) {
+            // An escaped character's text range starts after its backslash, which is text too.
+            Some((_, r)) if r.start > after && self.src.as_bytes()[r.start - 1] == b'\\' => {
+                r.start - 1
+            }
             Some((_, r)) if r.start >= after => r.start,
             _ => after,
         }
@@ -1218,6 +1222,10 @@ impl Marker<'_> {
                     let mut start = r.start;
                     while start > floor && matches!(self.src.as_bytes()[start - 1], b' ' | b'\t') {
                         start -= 1;
+                    }
+                    // `\` directly before the line end would turn into a hard break.
+                    if start < r.start && start > 0 && self.src.as_bytes()[start - 1] == b'\\' {
+                        start += 1;
                     }
                     let end = self.next_start(i, r.end);
                     self.push(start..end, MarkKind::SoftBreak, false);
@@ -1479,7 +1487,7 @@ fn build_unit(
     let mut b = TextBuilder::new();
     let mut cursor = region.start;
     for m in inner {
-        b.text(&src[cursor..m.range.start]);
+        text_with_entities(&mut b, &src[cursor..m.range.start]);
         let original = m.original.as_deref().unwrap_or(&src[m.range.clone()]);
         match m.kind {
             MarkKind::Open(_) => {
@@ -1496,11 +1504,45 @@ fn build_unit(
         }
         cursor = m.range.end;
     }
-    b.text(&src[cursor..region.end]);
+    text_with_entities(&mut b, &src[cursor..region.end]);
     if b.has_open() {
         return None;
     }
     Some((region, b))
+}
+
+/// Adds text, with character references (`&amp;`, `&#39;`) as standalone placeholders: an engine
+/// would translate or mangle them, and their letters are not words.
+fn text_with_entities(b: &mut TextBuilder, text: &str) {
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        let len = entity_len(&rest[amp..]);
+        if len == 0 {
+            b.text(&rest[..amp + 1]);
+            rest = &rest[amp + 1..];
+            continue;
+        }
+        b.text(&rest[..amp]);
+        b.standalone(&rest[amp..amp + len]);
+        rest = &rest[amp + len..];
+    }
+    b.text(rest);
+}
+
+/// The length of the character reference at the start of `s`, or 0.
+fn entity_len(s: &str) -> usize {
+    let b = s.as_bytes();
+    let (digits, max, start): (fn(&u8) -> bool, usize, usize) = match (b.get(1), b.get(2)) {
+        (Some(b'#'), Some(b'x' | b'X')) => (u8::is_ascii_hexdigit, 6, 3),
+        (Some(b'#'), _) => (u8::is_ascii_digit, 7, 2),
+        (Some(c), _) if c.is_ascii_alphabetic() => (u8::is_ascii_alphanumeric, 32, 1),
+        _ => return 0,
+    };
+    let n = b[start..].iter().take_while(|c| digits(c)).count();
+    if n == 0 || n > max || b.get(start + n) != Some(&b';') {
+        return 0;
+    }
+    start + n + 1
 }
 
 #[cfg(test)]
@@ -1721,6 +1763,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "Text.\n\n<!--\nTranslated - - by oerkit\n-->\n");
+    }
+
+    #[test]
+    fn entities_are_placeholders() {
+        let doc = read("Fish &amp; chips &#39;n&#x27; &bogus peas &;\n");
+        assert_eq!(
+            doc.source_texts(),
+            vec!["Fish <x1/> chips <x2/>n<x3/> &bogus peas &;"]
+        );
     }
 
     #[test]
