@@ -173,3 +173,20 @@ fn malformed_module_is_a_located_error() {
     .to_string();
     assert!(err.starts_with("bad.cnxml:3:"), "{err}");
 }
+
+#[test]
+fn truncated_modules_are_located_errors_never_panics() {
+    let path = oerkit_testkit::corpus("oer/openstax-statistics/en/m46909.cnxml");
+    let input = std::fs::read_to_string(&path).unwrap();
+    let mut cut = 7;
+    while cut < input.len() - 20 {
+        let at = (0..4)
+            .map(|d| cut + d)
+            .find(|&c| input.is_char_boundary(c))
+            .unwrap();
+        let err = load_str(Path::new("cut.cnxml"), &input[..at], None).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("cut.cnxml:"), "{text}");
+        cut += 997;
+    }
+}

@@ -131,3 +131,29 @@ fn lesson_page_units_and_metadata() {
     assert!(out.contains("<html lang=\"es\""));
     assert!(out.contains("<p>Traducción automática</p></footer>\n</body>"));
 }
+
+#[test]
+fn truncated_pages_still_round_trip() {
+    let path = oerkit_testkit::corpus("oer/carpentries-shell-novice-html/en/index.html");
+    let input = std::fs::read_to_string(&path).unwrap();
+    let mut cut = 1;
+    while cut < input.len() {
+        let at = (0..4)
+            .map(|d| cut + d)
+            .find(|&c| input.is_char_boundary(c))
+            .unwrap();
+        let part = &input[..at];
+        if !part.trim().is_empty() {
+            let doc = load_str(&path, part, None).unwrap();
+            let out = write_document(
+                &doc,
+                &Translations::identity(&doc),
+                &WriteOptions::default(),
+                &path,
+            )
+            .unwrap();
+            assert!(out == part, "identity differs when cut at {at}");
+        }
+        cut += 499;
+    }
+}

@@ -1203,6 +1203,15 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn arbitrary_text_never_panics_and_identity_holds(s in proptest::prelude::any::<String>()) {
+            if let Ok(mut doc) = Cnxml.read(&s) {
+                doc.assign_ids();
+                let out = write_document(&doc, &Translations::identity(&doc), &WriteOptions::default(), Path::new("x")).unwrap();
+                proptest::prop_assert_eq!(out, s);
+            }
+        }
+
+        #[test]
         fn never_panics(s in "(<[a-z:]{1,3}( [a-z]{1,2}=\"[^\"<]{0,4}\")?/?>|</[a-z:]{1,3}>|&[a-z#0-9]{0,4};?|[a-zA-Z <>&;\n]{0,6}){0,24}") {
             let _ = Cnxml.read(&s);
         }

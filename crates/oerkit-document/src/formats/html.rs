@@ -422,6 +422,13 @@ Desktop</code></pre>
 
     proptest::proptest! {
         #[test]
+        fn arbitrary_text_never_panics_and_identity_holds(s in proptest::prelude::any::<String>()) {
+            let doc = read(&s);
+            let out = write_document(&doc, &Translations::identity(&doc), &WriteOptions::default(), Path::new("x")).unwrap();
+            proptest::prop_assert_eq!(out, s);
+        }
+
+        #[test]
         fn never_panics_and_identity_holds(s in "(<[a-zA-Z]{1,3}( [a-z]{1,3}(=\"[^\"]{0,4}\"|='x'|=y)?)?/?>|</[a-z]{1,3}>|<!--|-->|&[a-z#0-9]{0,4};?|[a-zA-Zé <>&;\"'=\n]{0,6}){0,24}") {
             let doc = read(&s);
             let out = write_document(&doc, &Translations::identity(&doc), &WriteOptions::default(), Path::new("x")).unwrap();

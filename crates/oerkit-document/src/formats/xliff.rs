@@ -999,6 +999,15 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn arbitrary_text_never_panics(s in proptest::prelude::any::<String>()) {
+            if let Ok(doc) = Xliff.read(&s) {
+                let out = write_document(&doc, &Translations::identity(&doc), &WriteOptions::default(), Path::new("x")).unwrap();
+                proptest::prop_assert_eq!(out, s.clone());
+                let _ = read_targets(&s);
+            }
+        }
+
+        #[test]
         fn never_panics(s in "(<xliff version=\"(1.2|2.1)\">|<(trans-unit|unit|segment|source|target|g|x|pc|ph)( id=\"[a-z0-9]{0,2}\")?/?>|</(trans-unit|unit|segment|source|target|g|pc)>|&[a-z#0-9]{0,4};?|[a-zA-Z <>&]{0,6}){0,24}") {
             if let Ok(doc) = Xliff.read(&s) {
                 let _ = read_targets(&s);
