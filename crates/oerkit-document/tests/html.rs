@@ -157,3 +157,49 @@ fn truncated_pages_still_round_trip() {
         cut += 499;
     }
 }
+
+#[test]
+fn sentence_segmentation_keeps_identity_and_validity() {
+    use oerkit_document::segment::{segment, SegmentMode};
+    for path in pages() {
+        let input = std::fs::read_to_string(&path).unwrap();
+        let doc = load(&path, None).unwrap();
+        let lang = if path.to_string_lossy().contains("/es/") {
+            "es"
+        } else {
+            "en"
+        };
+        let seg = segment(doc.clone(), SegmentMode::Sentences, lang);
+        assert!(
+            seg.units.len() > doc.units.len(),
+            "{}: nothing split",
+            path.display()
+        );
+        let out = write_document(
+            &seg,
+            &Translations::identity(&seg),
+            &WriteOptions::default(),
+            &path,
+        )
+        .unwrap();
+        assert!(
+            out == input,
+            "{}: identity differs after segmentation",
+            path.display()
+        );
+        let texts: Vec<String> = seg
+            .units
+            .iter()
+            .map(|u| pseudo_translate(&u.text))
+            .collect();
+        let written = write_document(
+            &seg,
+            &Translations::from_texts(texts),
+            &WriteOptions::default(),
+            &path,
+        )
+        .unwrap();
+        let back = load_str(&path, &written, None).unwrap();
+        assert_eq!(back.units.len(), doc.units.len(), "{}", path.display());
+    }
+}
