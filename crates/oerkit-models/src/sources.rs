@@ -252,6 +252,9 @@ pub fn pip_command() -> Vec<String> {
 fn last_lines(text: &[u8], count: usize) -> String {
     let text = String::from_utf8_lossy(text);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return "(no output on stderr)".to_string();
+    }
     lines[lines.len().saturating_sub(count)..].join(" | ")
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use oerkit_models::{CachedState, Catalog, ModelEntry, ModelStore, Progress};
 use serde_json::json;
 
@@ -120,9 +120,8 @@ fn fetch(catalog: &Catalog, store: &ModelStore, ids: &[String], as_json: bool) -
         .collect::<Result<Vec<_>, _>>()?;
     for entry in entries {
         let was_cached = store.is_cached(entry);
-        let resolved = store
-            .ensure(entry, &Progress::stderr())
-            .with_context(|| format!("fetching model `{}`", entry.id))?;
+        // The error already names the model and every source tried.
+        let resolved = store.ensure(entry, &Progress::stderr())?;
         if as_json {
             println!(
                 "{}",
