@@ -4,3 +4,4 @@
 mod common;
 mod eval;
 mod models;
+mod review;

@@ -1,9 +1,9 @@
 //! Import of external (source, machine translation, post-edit) triples such as MLQE-PE as a job whose units
-//! come with their corrections, for studies.
+//! come with their corrections, for studies; without a `pe` column, of machine output to be reviewed.
 //!
 //! The file is read like Python's `csv` module reads it (TAB delimiter, `"` quoting with doubled inner
-//! quotes) and needs the columns `id`, `src`, `mt`, `pe`; `hter`, when present, is kept as the published
-//! HTER beside the one the store computes. Rows are committed in batches: a killed import leaves whole
+//! quotes) and needs the columns `id`, `src`, `mt`; `pe` (the post-edit) makes each row a review, and `hter`,
+//! when present, is kept as the published HTER beside the one the store computes. Rows are committed in batches: a killed import leaves whole
 //! batches behind, and running the same import again (same file, recognised by its sha256) adds only the
 //! rows still missing.
 
@@ -19,7 +19,8 @@ pub struct Triple {
     pub id: String,
     pub src: String,
     pub mt: String,
-    pub pe: String,
+    /// The post-edit; `None` when the file has no `pe` column (the row is queued for review).
+    pub pe: Option<String>,
     pub hter: Option<f64>,
     /// 1-based line of the row in the file.
     pub line: u64,
@@ -77,13 +78,13 @@ pub fn read_triples(path: &Path) -> Result<(Vec<Triple>, String)> {
         .map_err(|e| input_error(1, format!("cannot read the header: {e}")))?
         .clone();
     let column = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let (Some(id_col), Some(src_col), Some(mt_col), Some(pe_col)) =
-        (column("id"), column("src"), column("mt"), column("pe"))
+    let pe_col = column("pe");
+    let (Some(id_col), Some(src_col), Some(mt_col)) = (column("id"), column("src"), column("mt"))
     else {
         return Err(input_error(
             1,
             format!(
-                "the header must name the columns id, src, mt, pe (and optionally hter), TAB-separated; found {:?}",
+                "the header must name the columns id, src, mt (and optionally pe, hter), TAB-separated; found {:?}",
                 headers.iter().collect::<Vec<_>>()
             ),
         ));
@@ -113,7 +114,7 @@ pub fn read_triples(path: &Path) -> Result<(Vec<Triple>, String)> {
             id,
             src: field(src_col),
             mt: field(mt_col),
-            pe: field(pe_col),
+            pe: pe_col.map(field),
             hter,
             line,
         });
@@ -163,9 +164,9 @@ fn unit_of(t: &Triple, reviewer: &str) -> NewUnit {
             tm_entry_id: None,
             tm_score: None,
         }],
-        imported_review: Some(ImportedReview {
+        imported_review: t.pe.as_ref().map(|pe| ImportedReview {
             reviewer: reviewer.to_string(),
-            final_text: t.pe.clone(),
+            final_text: pe.clone(),
             reported_hter: t.hter,
         }),
     }

@@ -68,11 +68,11 @@ fn mlqe_pe_dev_triples_import_with_their_hter() {
                 (t.id.as_str(), t.src.as_str())
             );
             assert_eq!(row.mt.as_deref(), Some(t.mt.as_str()));
-            assert_eq!(row.final_text.as_deref(), Some(t.pe.as_str()));
+            assert_eq!(row.final_text, t.pe);
             assert_eq!(row.reported_hter, t.hter);
             assert_eq!(
                 row.action,
-                if t.mt == t.pe {
+                if Some(&t.mt) == t.pe.as_ref() {
                     Action::Accept
                 } else {
                     Action::Edit
@@ -117,7 +117,7 @@ fn malformed_triples_name_the_file_and_line() {
     std::fs::write(&path, "source\ttarget\nx\ty\n").unwrap();
     let err = read_triples(&path).unwrap_err().to_string();
     assert!(
-        err.contains("bad.tsv:1") && err.contains("id, src, mt, pe"),
+        err.contains("bad.tsv:1") && err.contains("id, src, mt"),
         "{err}"
     );
     std::fs::write(&path, "id\tsrc\tmt\tpe\n0\ta\tb\tc\n0\td\te\tf\n").unwrap();
@@ -126,4 +126,39 @@ fn malformed_triples_name_the_file_and_line() {
         err.contains("bad.tsv:3") && err.contains("appears twice"),
         "{err}"
     );
+}
+
+#[test]
+fn rows_without_post_edits_are_queued_for_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mt.tsv");
+    std::fs::write(
+        &path,
+        "id\tsrc\tmt\na\tHello\tHola\nb\t\"Quoted\"\" text\"\tTexto\n",
+    )
+    .unwrap();
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let s = TripleImport {
+        path,
+        src_lang: "en".into(),
+        tgt_lang: "es".into(),
+        job_name: Some("queue".into()),
+        reviewer: "nobody".into(),
+        actor: "tester".into(),
+        batch_size: 1,
+    };
+    let report = import_triples(&mut store, &s, &mut |_, _| {}).unwrap();
+    assert_eq!(report.added, 2);
+    let status = &store.status().unwrap()[0];
+    assert_eq!(
+        (
+            status.units,
+            status.suggested,
+            status.approved,
+            status.reviews
+        ),
+        (2, 2, 0, 0)
+    );
+    let second = store.unit(2).unwrap();
+    assert_eq!(second.source, "Quoted\" text", "Python csv quoting");
 }

@@ -18,6 +18,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // SUBCOMMANDS: one variant per subcommand; each helper adds its own lines here.
+    /// The human review queue: status, next, accept, edit, reject, comment, history, queue, import-triples.
+    Review(cmd::review::ReviewArgs),
+    /// Export a reviewed job: the approved document, a TMX memory or the JSONL research dataset.
+    Export(cmd::export::ExportArgs),
     /// Score a translation against references: BLEU, chrF, chrF++, TER exactly as sacrebleu.
     Eval(cmd::eval::EvalArgs),
     /// Local models: list, fetch, info, verify (catalog + verified cache).
@@ -44,6 +48,8 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.verbose);
     let result: anyhow::Result<std::process::ExitCode> = match cli.command {
         // DISPATCH: one arm per subcommand.
+        Command::Review(args) => cmd::review::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Models(args) => cmd::models::run(args),
     };

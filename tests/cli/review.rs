@@ -1,0 +1,587 @@
+//! `oerkit review` and `oerkit export` end to end: a queue built from real MLQE-PE machine output,
+//! reviewed by two reviewers (one through $EDITOR), exported as JSONL and TMX; an import killed midway
+//! and resumed; clear refusals of bad input.
+
+use crate::common::{oerkit, path_str, run_ok, stdout};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+fn review(db: &Path, reviewer: &str, args: &[&str]) -> Output {
+    let mut all = vec!["review", "--db", path_str(db), "--reviewer", reviewer];
+    all.extend_from_slice(args);
+    run_ok(&all)
+}
+
+fn review_json(db: &Path, reviewer: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(stdout(&review(db, reviewer, &all)).trim()).expect("JSON on stdout")
+}
+
+fn review_fails(db: &Path, reviewer: &str, args: &[&str]) -> String {
+    let out = oerkit()
+        .args(["review", "--db", path_str(db), "--reviewer", reviewer])
+        .args(args)
+        .output()
+        .expect("spawn oerkit");
+    assert!(!out.status.success(), "oerkit review {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// (id, src, mt) of the first rows of the real MLQE-PE en-de dev set, plus one unit with placeholders.
+fn write_queue(path: &Path, rows: usize) {
+    let dev = std::fs::read_to_string(oerkit_testkit::corpus("postedit/mlqe-pe/en-de/dev.tsv"))
+        .expect("MLQE-PE en-de dev in ../shared");
+    let mut out = String::from("id\tsrc\tmt\n");
+    for line in dev.lines().skip(1).take(rows) {
+        let f: Vec<&str> = line.split('\t').collect();
+        out.push_str(&format!("{}\t{}\t{}\n", f[0], f[1], f[2]));
+    }
+    out.push_str(
+        "ph\tClick <g1>Save</g1> now<x2/>\tKlicken Sie jetzt auf <g1>Speichern</g1><x2/>\n",
+    );
+    std::fs::write(path, out).expect("write the queue file");
+}
+
+fn next_unit(db: &Path, reviewer: &str) -> Value {
+    review_json(db, reviewer, &["next", "--job", "lesson"])
+}
+
+#[test]
+fn full_cycle_with_two_reviewers() {
+    oerkit_testkit::require_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("queue.db");
+    let queue = dir.path().join("queue.tsv");
+    write_queue(&queue, 4);
+    let imported = review_json(
+        &db,
+        "importer",
+        &[
+            "import-triples",
+            path_str(&queue),
+            "--src-lang",
+            "en",
+            "--tgt-lang",
+            "de",
+            "--job",
+            "lesson",
+        ],
+    );
+    assert_eq!(imported["added"], 5);
+    review(
+        &db,
+        "admin",
+        &["configure", "--job", "lesson", "--approvals", "2"],
+    );
+
+    // An $EDITOR that takes a moment and writes a correction.
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsleep 0.3\nprintf '%s\\n' 'Er beginnt eine Affäre mit Veronica Harrington.' > \"$1\"\n").unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", path_str(&editor)])
+        .status()
+        .unwrap();
+
+    // Reviewer ana works through the queue in order.
+    let u1 = next_unit(&db, "ana");
+    let id1 = u1["id"].as_i64().unwrap().to_string();
+    assert_eq!(u1["status"], "suggested");
+    review(
+        &db,
+        "ana",
+        &["accept", &id1, "--active-ms", "900", "--keystrokes", "0"],
+    );
+    let id2 = next_unit(&db, "ana")["id"].as_i64().unwrap().to_string();
+    review(
+        &db,
+        "ana",
+        &["edit", &id2, "--text", "Eine Übersetzung von Ana ."],
+    );
+    let id3 = next_unit(&db, "ana")["id"].as_i64().unwrap().to_string();
+    let out = oerkit()
+        .args([
+            "review",
+            "--db",
+            path_str(&db),
+            "--reviewer",
+            "ana",
+            "--json",
+            "edit",
+            &id3,
+        ])
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id4 = next_unit(&db, "ana")["id"].as_i64().unwrap().to_string();
+    review(&db, "ana", &["reject", &id4, "--reason", "meaning lost"]);
+    let u5 = next_unit(&db, "ana");
+    assert_eq!(u5["ext_id"], "ph");
+    let id5 = u5["id"].as_i64().unwrap().to_string();
+    // Dropping a placeholder is refused with a message naming it; nothing is recorded.
+    let err = review_fails(
+        &db,
+        "ana",
+        &[
+            "edit",
+            &id5,
+            "--text",
+            "Klicken Sie jetzt auf Speichern<x2/>",
+        ],
+    );
+    assert!(err.contains("missing placeholder(s) <g1>, </g1>"), "{err}");
+    let err = review_fails(
+        &db,
+        "ana",
+        &[
+            "edit",
+            &id5,
+            "--text",
+            "Jetzt <g1>Speichern</g1><x2/> <x2/>",
+        ],
+    );
+    assert!(err.contains("<x2/> appear more than once"), "{err}");
+    review(
+        &db,
+        "ana",
+        &[
+            "edit",
+            &id5,
+            "--text",
+            "Jetzt auf <g1>Speichern</g1> klicken<x2/>",
+        ],
+    );
+    assert_eq!(next_unit(&db, "ana"), Value::Null);
+
+    // Reviewer bo: agrees on 1, 3, 4 and 5; edits 2 differently (a conflict) and comments on it.
+    let out = review_json(&db, "bo", &["accept", &id1]);
+    assert_eq!(out["status"], "approved");
+    let out = review_json(
+        &db,
+        "bo",
+        &["edit", &id2, "--text", "Die Übersetzung von Bo ."],
+    );
+    assert_eq!(out["status"], "conflict");
+    review(
+        &db,
+        "bo",
+        &["comment", &id2, "--text", "both readings are possible"],
+    );
+    let shown = review_json(&db, "bo", &["show", &id3]);
+    assert_eq!(
+        shown["current_text"],
+        "Er beginnt eine Affäre mit Veronica Harrington."
+    );
+    assert_eq!(
+        review_json(&db, "bo", &["accept", &id3])["status"],
+        "approved"
+    );
+    assert_eq!(
+        review_json(&db, "bo", &["reject", &id4, "--reason", "wrong"])["status"],
+        "rejected"
+    );
+    assert_eq!(
+        review_json(&db, "bo", &["accept", &id5])["status"],
+        "approved"
+    );
+
+    let status = review_json(&db, "bo", &["status", "--job", "lesson"]);
+    let job = &status["jobs"][0];
+    assert_eq!(
+        (
+            &job["units"],
+            &job["approved"],
+            &job["rejected"],
+            &job["conflict"],
+            &job["reviews"]
+        ),
+        (
+            &Value::from(5),
+            &Value::from(3),
+            &Value::from(1),
+            &Value::from(1),
+            &Value::from(11)
+        )
+    );
+    assert_eq!(status["agreement"]["units_compared"], 5);
+    assert_eq!(status["agreement"]["pairs"], 5);
+
+    // The history of the conflicting unit has every action of both reviewers.
+    let history = stdout(&review(&db, "x", &["history", &id2, "--json"]));
+    let events: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reviews: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["kind"] == "review")
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["payload"]["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reviews,
+        [("ana", "edit"), ("bo", "edit"), ("bo", "comment")]
+    );
+
+    // JSONL research dataset, pseudonymised by default.
+    let jsonl = dir.path().join("out/data.jsonl");
+    std::fs::create_dir_all(jsonl.parent().unwrap()).unwrap();
+    run_ok(&[
+        "export",
+        "--db",
+        path_str(&db),
+        "--job",
+        "lesson",
+        "--format",
+        "jsonl",
+        "--out",
+        path_str(&jsonl),
+    ]);
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 11);
+    assert!(
+        !text.contains("\"ana\"") && !text.contains("\"bo\""),
+        "names must be pseudonymised"
+    );
+    let editor_row = rows
+        .iter()
+        .find(|r| {
+            r["unit_id"].as_i64().map(|i| i.to_string()).as_deref() == Some(id3.as_str())
+                && r["action"] == "edit"
+        })
+        .unwrap();
+    assert!(
+        editor_row["active_ms"].as_i64().unwrap() >= 300,
+        "{editor_row}"
+    );
+    assert_eq!(
+        editor_row["final"],
+        "Er beginnt eine Affäre mit Veronica Harrington."
+    );
+    assert!(editor_row["hter"].as_f64().unwrap() > 0.0);
+    assert_eq!(editor_row["mt_origin"], "import");
+    let first = &rows[0];
+    assert_eq!(
+        (first["action"].as_str(), first["hter"].as_f64()),
+        (Some("accept"), Some(0.0))
+    );
+    assert_eq!(first["active_ms"], 900);
+    run_ok(&[
+        "export",
+        "--db",
+        path_str(&db),
+        "--job",
+        "lesson",
+        "--format",
+        "jsonl",
+        "--out",
+        path_str(&jsonl),
+        "--names",
+    ]);
+    assert!(std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .contains("\"reviewer\":\"ana\""));
+
+    // TMX 1.4 of the approved pairs, placeholders as inline elements.
+    let tmx = dir.path().join("lesson.tmx");
+    run_ok(&[
+        "export",
+        "--db",
+        path_str(&db),
+        "--job",
+        "lesson",
+        "--format",
+        "tmx",
+        "--out",
+        path_str(&tmx),
+    ]);
+    let tmx = std::fs::read_to_string(&tmx).unwrap();
+    assert!(tmx.contains("<tmx version=\"1.4\">") && tmx.contains("srclang=\"en\""));
+    assert_eq!(tmx.matches("<tu ").count(), 3);
+    assert!(tmx.contains("<seg>Jetzt auf <bpt i=\"1\">&lt;g1&gt;</bpt>Speichern<ept i=\"1\">&lt;/g1&gt;</ept> klicken<ph x=\"2\">&lt;x2/&gt;</ph></seg>"), "{tmx}");
+
+    // A new job with the same sources reuses the approved work.
+    let again = dir.path().join("again.tsv");
+    write_queue(&again, 1);
+    review(
+        &db,
+        "importer",
+        &[
+            "import-triples",
+            path_str(&again),
+            "--src-lang",
+            "en",
+            "--tgt-lang",
+            "de",
+            "--job",
+            "again",
+        ],
+    );
+    let next = review_json(&db, "cy", &["next", "--job", "again"]);
+    assert_eq!(next["suggestions"][0]["origin"], "tm");
+    assert_eq!(next["suggestions"][0]["tm_score"], 1.0);
+}
+
+#[test]
+fn import_killed_midway_resumes_without_duplicates() {
+    oerkit_testkit::require_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let train = oerkit_testkit::corpus("postedit/mlqe-pe/ro-en/train.tsv");
+    let import_args = [
+        "import-triples",
+        path_str(&train),
+        "--src-lang",
+        "ro",
+        "--tgt-lang",
+        "en",
+        "--batch",
+        "50",
+    ];
+    let mut child = oerkit()
+        .args(["review", "--db", path_str(&db), "--reviewer", "annotator"])
+        .args(import_args)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let units = |db: &Path| -> i64 {
+        if !db.exists() {
+            return 0;
+        }
+        let out = oerkit()
+            .args(["review", "--db", path_str(db), "status", "--json"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v["jobs"][0]["units"].as_i64().unwrap_or(0)
+    };
+    while units(&db) < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "the import never committed a batch"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = review_json(&db, "x", &["status"]);
+    let job = &status["jobs"][0];
+    let done = job["units"].as_i64().unwrap();
+    assert!(done < 7000, "killed after the import finished");
+    assert_eq!(done % 50, 0, "only whole batches are committed");
+    assert_eq!(
+        (&job["approved"], &job["reviews"]),
+        (&Value::from(done), &Value::from(done))
+    );
+
+    let mut args = vec!["--reviewer", "annotator"];
+    args.extend_from_slice(&import_args);
+    args.push("--json");
+    let out = run_ok(&[&["review", "--db", path_str(&db)][..], &args[..]].concat());
+    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(report["resumed"], true);
+    assert_eq!(report["added"].as_i64().unwrap(), 7000 - done);
+    let job = &review_json(&db, "x", &["status"])["jobs"][0];
+    assert_eq!(
+        (&job["units"], &job["approved"], &job["reviews"]),
+        (&Value::from(7000), &Value::from(7000), &Value::from(7000))
+    );
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("notes.db");
+    std::fs::write(&corrupt, "not a database\n".repeat(100)).unwrap();
+    let err = review_fails(&corrupt, "ana", &["status"]);
+    assert!(
+        err.contains("notes.db") && err.contains("not a readable SQLite database"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&corrupt).unwrap(),
+        "not a database\n".repeat(100)
+    );
+
+    let db = dir.path().join("ok.db");
+    let err = review_fails(&db, "ana", &["accept", "7"]);
+    assert!(err.contains("no unit 7"), "{err}");
+    let out = oerkit()
+        .args([
+            "export",
+            "--db",
+            path_str(&db),
+            "--job",
+            "missing",
+            "--format",
+            "jsonl",
+            "--out",
+        ])
+        .arg(dir.path().join("x.jsonl"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no job \"missing\""));
+    assert!(!dir.path().join("x.jsonl").exists());
+    let out = oerkit()
+        .args(["review", "--db", path_str(&db), "next"])
+        .env_remove("OERKIT_REVIEWER")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("pass --reviewer NAME or set OERKIT_REVIEWER"));
+}
+
+/// The issue's full cycle on a real OER file: queue a Carpentries lesson episode, two reviewers approve
+/// part of it, the document comes back in Markdown with its markup intact and the attribution notice;
+/// queueing the same file again offers the approved work from the memory.
+#[test]
+fn document_cycle_on_a_real_lesson() {
+    oerkit_testkit::require_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lesson.db");
+    let lesson = oerkit_testkit::corpus("oer/carpentries-shell-novice/en/episodes/01-intro.md");
+    let original = std::fs::read_to_string(&lesson).unwrap();
+    let queued = review_json(
+        &db,
+        "editor",
+        &[
+            "queue",
+            path_str(&lesson),
+            "--src-lang",
+            "en",
+            "--tgt-lang",
+            "es",
+            "--job",
+            "intro",
+        ],
+    );
+    let units = queued["units"].as_i64().unwrap();
+    assert!(units > 20, "{queued}");
+    assert_eq!(
+        queued["job"]["licence"], "CC-BY-4.0",
+        "found in the lesson's LICENSE.md"
+    );
+    review(
+        &db,
+        "editor",
+        &["configure", "--job", "intro", "--approvals", "2"],
+    );
+
+    // ana translates the first units (keeping their markup); bo approves what ana wrote.
+    let mut approved = Vec::new();
+    for _ in 0..6 {
+        let unit = review_json(&db, "ana", &["next", "--job", "intro"]);
+        let id = unit["id"].as_i64().unwrap().to_string();
+        let text = format!("[es] {}", unit["source"].as_str().unwrap());
+        review(&db, "ana", &["edit", &id, "--text", &text]);
+        let shown = review_json(&db, "bo", &["show", &id]);
+        assert_eq!(shown["current_text"].as_str(), Some(text.as_str()));
+        assert_eq!(
+            review_json(&db, "bo", &["accept", &id])["status"],
+            "approved"
+        );
+        approved.push(text);
+    }
+
+    let out = dir.path().join("01-intro.es.md");
+    run_ok(&[
+        "export",
+        "--db",
+        path_str(&db),
+        "--job",
+        "intro",
+        "--format",
+        "doc",
+        "--out",
+        path_str(&out),
+    ]);
+    let translated = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(translated.matches("[es] ").count(), 6);
+    assert!(
+        translated.contains("is licensed under Creative Commons Attribution 4.0"),
+        "{translated}"
+    );
+    assert!(
+        translated.contains("Translated from en to es by human reviewers"),
+        "{translated}"
+    );
+    // Markup is intact: the same fences, emphasis and links as the original.
+    for marker in ["```", "**", "](", ":::"] {
+        assert_eq!(
+            translated.matches(marker).count(),
+            original.matches(marker).count(),
+            "{marker}"
+        );
+    }
+    // Everything not approved is byte for byte the original.
+    let untouched: Vec<&str> = original
+        .lines()
+        .filter(|l| !translated.contains(*l))
+        .collect();
+    assert!(
+        untouched.len() <= 6,
+        "only approved lines changed: {untouched:?}"
+    );
+
+    // The same file queued again: the approved units come back as exact memory matches.
+    let again = review_json(
+        &db,
+        "editor",
+        &[
+            "queue",
+            path_str(&lesson),
+            "--src-lang",
+            "en",
+            "--tgt-lang",
+            "es",
+            "--job",
+            "intro-2",
+        ],
+    );
+    assert_eq!(again["units"].as_i64(), Some(units));
+    let first = review_json(&db, "cy", &["next", "--job", "intro-2"]);
+    assert_eq!(first["suggestions"][0]["origin"], "tm");
+    assert_eq!(first["suggestions"][0]["tm_score"], 1.0);
+    assert_eq!(first["current_text"].as_str(), Some(approved[0].as_str()));
+
+    let err = {
+        let out = oerkit()
+            .args([
+                "export",
+                "--db",
+                path_str(&db),
+                "--job",
+                "intro",
+                "--format",
+                "xliff",
+                "--out",
+            ])
+            .arg(dir.path().join("x.xlf"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(err.contains("not available yet"), "{err}");
+}
