@@ -8,10 +8,14 @@
 //! which hands this crate a path.
 
 pub mod chat;
+mod engine;
 pub mod error;
 pub mod meta;
+pub mod model;
 pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate, TemplateSource};
+pub use engine::{Generation, GenerationConfig, GgufModel, LoadOptions, StopReason};
 pub use error::{Error, Result};
+pub use model::Architecture;
 pub use tokenizer::{TokenType, Tokenizer};

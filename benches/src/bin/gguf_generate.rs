@@ -1,0 +1,134 @@
+//! GGUF generation speed: generated tokens/s and segments/s of the oerkit GGUF engine at batch
+//! sizes 1, 4, 8 and 16 on a fixed number of threads, with peak RSS.
+//!
+//! Usage: `cargo run --release -p oerkit-benches --bin gguf_generate -- [MODEL.gguf] [--threads N]
+//! [--segments N] [--max-new-tokens N]`. Without a path it uses the SmolLM2 file in the model cache
+//! (`$OERKIT_MODELS`, else `~/.cache/oerkit/models`). Segments are the first lines of the OpenStax
+//! statistics corpus, each wrapped in a translate-to-Spanish chat prompt; decoding is greedy.
+//! The same prompts and settings can be fed to llama.cpp with `--dump-prompts FILE` (one JSON
+//! list of token-id lists) for a side-by-side run.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use oerkit_gguf::{ChatMessage, GenerationConfig, GgufModel, LoadOptions};
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn default_model() -> PathBuf {
+    let cache = std::env::var_os("OERKIT_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/oerkit/models")
+        });
+    cache.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+fn main() -> Result<()> {
+    let mut model_path = None;
+    let mut threads = 2usize;
+    let mut segments = 16usize;
+    let mut max_new_tokens = 48usize;
+    let mut dump = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--threads" => threads = value("--threads")?.parse()?,
+            "--segments" => segments = value("--segments")?.parse()?,
+            "--max-new-tokens" => max_new_tokens = value("--max-new-tokens")?.parse()?,
+            "--dump-prompts" => dump = Some(PathBuf::from(value("--dump-prompts")?)),
+            other if other.starts_with("--") => bail!("unknown option {other}"),
+            path => model_path = Some(PathBuf::from(path)),
+        }
+    }
+    let model_path = model_path.unwrap_or_else(default_model);
+    let corpus = oerkit_testkit::corpus("parallel/openstax-statistics/eng-spa.eng");
+    let text = std::fs::read_to_string(&corpus)
+        .with_context(|| format!("cannot read {}", corpus.display()))?;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && l.len() < 300)
+        .take(segments)
+        .collect();
+
+    let load_started = Instant::now();
+    let model = GgufModel::load(
+        &model_path,
+        &LoadOptions {
+            threads: Some(threads),
+        },
+    )?;
+    let load_s = load_started.elapsed().as_secs_f64();
+    let prompts: Vec<Vec<u32>> = lines
+        .iter()
+        .map(|line| {
+            let rendered = model.render_chat(&[
+                ChatMessage::system(
+                    "You translate educational text from English to Spanish. Reply with the translation only.",
+                ),
+                ChatMessage::user(*line),
+            ])?;
+            Ok(model.encode_prompt(&rendered))
+        })
+        .collect::<Result<_>>()?;
+    if let Some(path) = dump {
+        std::fs::write(&path, serde_json::to_string(&prompts)?)?;
+    }
+    let prompt_tokens: usize = prompts.iter().map(Vec::len).sum();
+    println!(
+        "model {} ({}), {} segments, {prompt_tokens} prompt tokens, max {max_new_tokens} new tokens, {threads} threads, load {load_s:.2} s",
+        model_path.display(),
+        model.architecture().name(),
+        prompts.len(),
+    );
+    println!(
+        "{:>5} | {:>10} | {:>8} | {:>12} | {:>10} | {:>15}",
+        "batch", "gen tokens", "seconds", "gen tokens/s", "segments/s", "prompt tokens/s"
+    );
+    let mut reference: Option<Vec<Vec<u32>>> = None;
+    for batch in [1usize, 4, 8, 16] {
+        let config = GenerationConfig {
+            max_new_tokens,
+            batch_size: batch,
+            ..GenerationConfig::default()
+        };
+        let started = Instant::now();
+        let generations = model.generate_ids(&prompts, &config)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let generated: usize = generations.iter().map(|g| g.token_ids.len()).sum();
+        let mut prompt_seconds = 0.0;
+        for chunk in generations.chunks(batch) {
+            prompt_seconds += chunk[0].batch_prompt_time.as_secs_f64();
+        }
+        println!(
+            "{batch:>5} | {generated:>10} | {seconds:>8.2} | {:>12.1} | {:>10.2} | {:>15.1}",
+            generated as f64 / seconds,
+            generations.len() as f64 / seconds,
+            prompt_tokens as f64 / prompt_seconds,
+        );
+        let ids: Vec<Vec<u32>> = generations.into_iter().map(|g| g.token_ids).collect();
+        match &reference {
+            None => reference = Some(ids),
+            Some(r) => {
+                let same = r.iter().zip(&ids).filter(|(a, b)| a == b).count();
+                if same != ids.len() {
+                    println!(
+                        "      (batch {batch}: {same}/{} outputs equal to batch 1)",
+                        ids.len()
+                    );
+                }
+            }
+        }
+    }
+    if let Some(rss) = peak_rss_mib() {
+        println!("peak RSS {rss:.0} MiB");
+    }
+    Ok(())
+}

@@ -1,0 +1,914 @@
+//! The transformer forward pass for the supported GGUF architectures, batched.
+//!
+//! candle-transformers' `quantized_llama`/`quantized_qwen2`/`quantized_gemma3` take one sequence and
+//! one shared position, so this file re-implements them for a batch of left-padded sequences: every
+//! sequence has its own RoPE positions and attention mask, the KV cache is shared and can drop
+//! finished sequences. The three architectures differ in a handful of places (QKV biases, RoPE
+//! layout, Gemma's extra norms, GELU, embedding scale and sliding-window layers), so one file holds
+//! them, with each difference marked by `Architecture`. Weights stay quantized (candle `QMatMul`);
+//! token embeddings are dequantized per looked-up row, never as a whole table.
+
+use std::sync::Arc;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+
+use crate::error::{Error, Result};
+use crate::meta::{self, Metadata};
+
+/// The architectures this engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    Llama,
+    Qwen2,
+    Gemma3,
+}
+
+impl Architecture {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "llama" => Ok(Architecture::Llama),
+            "qwen2" => Ok(Architecture::Qwen2),
+            "gemma3" => Ok(Architecture::Gemma3),
+            other => Err(Error::UnsupportedArchitecture(other.to_string())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Llama => "llama",
+            Architecture::Qwen2 => "qwen2",
+            Architecture::Gemma3 => "gemma3",
+        }
+    }
+}
+
+/// Hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub architecture: Architecture,
+    pub block_count: usize,
+    pub embedding_length: usize,
+    pub head_count: usize,
+    pub head_count_kv: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_freq_base: f32,
+    /// Gemma 3's local (sliding-window) layers use their own RoPE base.
+    pub rope_freq_base_local: f32,
+    pub sliding_window: Option<usize>,
+    /// Every `n`-th layer is global; the others slide (Gemma 3: 6, not stored in the file).
+    pub sliding_window_pattern: usize,
+    pub context_length: usize,
+}
+
+impl ModelConfig {
+    pub fn from_metadata(md: &Metadata) -> Result<Self> {
+        let arch_name = meta::string(md, "general.architecture")?;
+        let architecture = Architecture::parse(&arch_name)?;
+        let key = |k: &str| format!("{arch_name}.{k}");
+        let embedding_length = meta::usize_value(md, &key("embedding_length"))?;
+        let head_count = meta::usize_value(md, &key("attention.head_count"))?;
+        let head_count_kv = match md.get(&key("attention.head_count_kv")) {
+            Some(_) => meta::usize_value(md, &key("attention.head_count_kv"))?,
+            None => head_count,
+        };
+        if head_count == 0 || head_count_kv == 0 || head_count % head_count_kv != 0 {
+            return Err(Error::metadata(
+                &key("attention.head_count_kv"),
+                format!("{head_count} heads cannot share {head_count_kv} KV heads"),
+            ));
+        }
+        let head_dim = match md.get(&key("attention.key_length")) {
+            Some(_) => meta::usize_value(md, &key("attention.key_length"))?,
+            None => embedding_length / head_count,
+        };
+        let rms_norm_eps =
+            meta::opt_f64(md, &key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-6);
+        let default_base = if architecture == Architecture::Llama {
+            10_000.0
+        } else {
+            1_000_000.0
+        };
+        let rope_freq_base =
+            meta::opt_f64(md, &key("rope.freq_base"))?.unwrap_or(default_base) as f32;
+        let rope_freq_base_local =
+            meta::opt_f64(md, &key("rope.local_freq_base"))?.unwrap_or(10_000.0) as f32;
+        let sliding_window = match architecture {
+            Architecture::Gemma3 => {
+                meta::opt_u32(md, &key("attention.sliding_window"))?.map(|w| w as usize)
+            }
+            _ => None,
+        };
+        Ok(ModelConfig {
+            architecture,
+            block_count: meta::usize_value(md, &key("block_count"))?,
+            embedding_length,
+            head_count,
+            head_count_kv,
+            head_dim,
+            rms_norm_eps,
+            rope_freq_base,
+            rope_freq_base_local,
+            sliding_window,
+            sliding_window_pattern: 6,
+            context_length: meta::usize_value(md, &key("context_length"))?,
+        })
+    }
+}
+
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+    }
+}
+
+struct Layer {
+    attn_norm: RmsNorm,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    bq: Option<Tensor>,
+    bk: Option<Tensor>,
+    bv: Option<Tensor>,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    post_attn_norm: Option<RmsNorm>,
+    ffn_norm: RmsNorm,
+    post_ffn_norm: Option<RmsNorm>,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    sliding: bool,
+}
+
+/// Token embeddings kept quantized; rows are dequantized on lookup.
+struct Embeddings {
+    table: Arc<QTensor>,
+    row_bytes: usize,
+    width: usize,
+}
+
+impl Embeddings {
+    fn lookup(&self, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+        let data = self.table.data()?;
+        let vocab = self.table.shape().dims()[0];
+        let mut rows = Vec::with_capacity(ids.len() * self.row_bytes);
+        for &id in ids {
+            let id = id as usize;
+            if id >= vocab {
+                candle_core::bail!("token id {id} is outside the vocabulary of {vocab}");
+            }
+            rows.extend_from_slice(&data[id * self.row_bytes..(id + 1) * self.row_bytes]);
+        }
+        let dtype = self.table.dtype();
+        let rows = candle_core::quantized::ggml_file::qtensor_from_ggml(
+            dtype,
+            &rows,
+            vec![ids.len(), self.width],
+            device,
+        )?;
+        rows.dequantize(device)
+    }
+}
+
+/// Per-batch attention state: the KV cache of every layer and where each sequence starts.
+///
+/// Keys and values live in buffers `(batch, kv_heads, capacity, head_dim)` written in place, so a
+/// decoding step copies one new slot instead of the whole cache.
+pub struct BatchCache {
+    keys: Vec<Option<Tensor>>,
+    values: Vec<Option<Tensor>>,
+    capacity: usize,
+    /// First real (non-padding) slot of each sequence.
+    starts: Vec<usize>,
+    /// Slots filled so far (same for every sequence: padding included).
+    len: usize,
+}
+
+impl BatchCache {
+    /// Number of sequences.
+    pub fn batch_size(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Number of real tokens of sequence `b` in the cache.
+    pub fn sequence_len(&self, b: usize) -> usize {
+        self.len - self.starts[b]
+    }
+
+    /// Writes the new keys/values `(batch, kv_heads, new, head_dim)` of layer `index` after the
+    /// `self.len` filled slots and returns views of all filled slots.
+    fn append(&mut self, index: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let new = k.dim(2)?;
+        let needed = self.len + new;
+        if needed > self.capacity {
+            // Grow (the first layer to see the step decides for all layers).
+            self.capacity = needed.div_ceil(128) * 128;
+        }
+        let mut views = Vec::with_capacity(2);
+        for (store, fresh) in [(&mut self.keys[index], k), (&mut self.values[index], v)] {
+            let (b, h, _, d) = fresh.dims4()?;
+            let buffer = match store.take() {
+                Some(buf) if buf.dim(2)? == self.capacity => buf,
+                old => {
+                    let buf =
+                        Tensor::zeros((b, h, self.capacity, d), fresh.dtype(), fresh.device())?;
+                    if let Some(old) = old {
+                        buf.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                    }
+                    buf
+                }
+            };
+            buffer.slice_set(&fresh.contiguous()?, 2, self.len)?;
+            views.push(buffer.narrow(2, 0, needed)?);
+            *store = Some(buffer);
+        }
+        let v = views.pop().expect("two views");
+        let k = views.pop().expect("two views");
+        Ok((k, v))
+    }
+
+    /// Keeps only the listed sequences (in that order), e.g. to drop finished ones.
+    pub fn retain(&mut self, keep: &[usize]) -> Result<()> {
+        if keep.len() == self.starts.len() {
+            return Ok(());
+        }
+        let index = Tensor::new(
+            keep.iter()
+                .map(|&i| i as u32)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            &Device::Cpu,
+        )?;
+        for cache in self.keys.iter_mut().chain(self.values.iter_mut()) {
+            if let Some(t) = cache.take() {
+                *cache = Some(t.index_select(&index, 0)?);
+            }
+        }
+        self.starts = keep.iter().map(|&i| self.starts[i]).collect();
+        // Slots that are padding for every remaining sequence can go.
+        let common = self.starts.iter().copied().min().unwrap_or(0);
+        if common > 0 {
+            for cache in self.keys.iter_mut().chain(self.values.iter_mut()) {
+                if let Some(t) = cache.take() {
+                    let kept = t.narrow(2, common, self.len - common)?.contiguous()?;
+                    let buf = t.zeros_like()?;
+                    buf.slice_set(&kept, 2, 0)?;
+                    *cache = Some(buf);
+                }
+            }
+            for s in &mut self.starts {
+                *s -= common;
+            }
+            self.len -= common;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded model.
+pub struct Model {
+    config: ModelConfig,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    output_norm: RmsNorm,
+    output: Linear,
+    device: Device,
+    vocab_size: usize,
+}
+
+fn tensor(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+    name: &str,
+    device: &Device,
+) -> Result<QTensor> {
+    content
+        .tensor(file, name, device)
+        .map_err(|e| Error::metadata(name, format!("cannot load tensor: {e}")))
+}
+
+fn optional_tensor(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+    name: &str,
+    device: &Device,
+) -> Result<Option<QTensor>> {
+    if content.tensor_infos.contains_key(name) {
+        tensor(content, file, name, device).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A weight matrix applied as `x @ W^T`.
+pub enum Linear {
+    Quantized(QMatMul),
+    Q8(Q8Matmul),
+    /// A Q4_1 matrix split into its Q8_0-representable part `d * (q - 8)` and its per-block
+    /// offsets `m + 8d` `(out, in / 32)`: `W x = (d (q - 8)) x + (m + 8d) · blocksum(x)`.
+    Q4_1Split {
+        scaled: Q8Matmul,
+        mins: Tensor,
+    },
+}
+
+impl Linear {
+    pub fn new(q: QTensor) -> Result<Self> {
+        Self::from_arc(Arc::new(q))
+    }
+
+    fn from_arc(q: Arc<QTensor>) -> Result<Self> {
+        let dims = q.shape().dims();
+        let (rows, cols) = match dims {
+            [rows, cols] => (*rows, *cols),
+            _ => return Ok(Linear::Quantized(QMatMul::from_arc(q)?)),
+        };
+        match q.dtype() {
+            GgmlDType::Q4_1 => {
+                let (scaled, mins) = split_q4_1(&q)?;
+                Ok(Linear::Q4_1Split {
+                    scaled: Q8Matmul::from_q8_0_bytes(&scaled, rows, cols)?,
+                    mins,
+                })
+            }
+            GgmlDType::Q5_0 => Ok(Linear::Q8(Q8Matmul::from_q8_0_bytes(
+                &q5_0_as_q8_0(&q)?,
+                rows,
+                cols,
+            )?)),
+            GgmlDType::Q8_0 => Ok(Linear::Q8(Q8Matmul::from_q8_0_bytes(
+                &q.data()?,
+                rows,
+                cols,
+            )?)),
+            _ => Ok(Linear::Quantized(QMatMul::from_arc(q)?)),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::Quantized(m) => m.forward(x),
+            Linear::Q8(m) => m.forward(x),
+            Linear::Q4_1Split { scaled, mins } => {
+                let dims = x.dims().to_vec();
+                let width = dims[dims.len() - 1];
+                let mut block_dims = dims.clone();
+                let last = block_dims.len() - 1;
+                block_dims[last] = width / 32;
+                block_dims.push(32);
+                // The block sums of x *as quantized to Q8_0* (the form `scaled` sees), so the
+                // quantization errors of both parts cancel as in llama.cpp's Q4_1 x Q8_1 kernel.
+                let blocks = x.reshape(block_dims)?;
+                let amax = blocks.abs()?.max_keepdim(candle_core::D::Minus1)?;
+                let d = (amax / 127.0)?;
+                let inverse = d.ne(0f32)?.where_cond(&d.recip()?, &d)?;
+                let q_sum = blocks
+                    .broadcast_mul(&inverse)?
+                    .round()?
+                    .sum_keepdim(candle_core::D::Minus1)?;
+                let d_stored = d
+                    .to_dtype(candle_core::DType::F16)?
+                    .to_dtype(candle_core::DType::F32)?;
+                let sums = (q_sum * d_stored)?.squeeze(candle_core::D::Minus1)?;
+                scaled.forward(x)? + sums.broadcast_matmul(&mins.t()?)?
+            }
+        }
+    }
+}
+
+/// Splits a Q4_1 tensor (`d * q + m` per block of 32, `q` in 0..16) into a Q8_0 tensor
+/// `d * (q - 8)` (exact) and the offsets `m + 8d` `(rows, cols / 32)` as f32, so that candle's SIMD Q8_0 kernel does the
+/// bulk of the work instead of its scalar Q4_1 one.
+fn split_q4_1(q: &QTensor) -> Result<(Vec<u8>, Tensor)> {
+    const Q4_1_BYTES: usize = 20;
+    let data = q.data()?;
+    let blocks = data.len() / Q4_1_BYTES;
+    let mut scaled = Vec::with_capacity(blocks * 34);
+    let mut mins = Vec::with_capacity(blocks);
+    for block in data.chunks_exact(Q4_1_BYTES) {
+        // Centre the nibbles (q - 8 in -8..8) and move 8d into the offset: the Q8_0 part then sums
+        // small signed terms instead of large positive ones that the offset part would cancel.
+        scaled.extend_from_slice(&block[0..2]);
+        let d = half_to_f32(u16::from_le_bytes([block[0], block[1]]));
+        let m = half_to_f32(u16::from_le_bytes([block[2], block[3]]));
+        mins.push(m + 8.0 * d);
+        let qs = &block[4..20];
+        let mut values = [0i8; 32];
+        for j in 0..16 {
+            values[j] = (qs[j] & 0x0F) as i8 - 8;
+            values[j + 16] = (qs[j] >> 4) as i8 - 8;
+        }
+        scaled.extend(values.iter().map(|&v| v as u8));
+    }
+    let dims = q.shape().dims().to_vec();
+    let rows = dims[0];
+    let cols = dims[1..].iter().product::<usize>();
+    let mins = Tensor::from_vec(mins, (rows, cols / 32), &Device::Cpu)?;
+    Ok((scaled, mins))
+}
+
+/// IEEE half to f32 (what ggml stores block scales in).
+fn half_to_f32(bits: u16) -> f32 {
+    let sign = ((bits >> 15) & 1) as u32;
+    let exponent = ((bits >> 10) & 0x1F) as u32;
+    let mantissa = (bits & 0x3FF) as u32;
+    let value = match (exponent, mantissa) {
+        (0, 0) => 0.0,
+        (0, m) => (m as f32) * 2f32.powi(-24),
+        (31, 0) => f32::INFINITY,
+        (31, _) => f32::NAN,
+        (e, m) => f32::from_bits(((e + 112) << 23) | (m << 13)),
+    };
+    if sign == 1 {
+        -value
+    } else {
+        value
+    }
+}
+
+/// candle has SIMD dot products for Q8_0 but only scalar ones for Q5_0. Q5_0 stores 32 values
+/// as `d * (q - 16)` with `q` in 0..32, which Q8_0 (`d * q`, `q` an i8) represents exactly, so the
+/// conversion is lossless and the integer dot products are the ones llama.cpp computes (its Q5_0
+/// kernel also multiplies by Q8_0 activations); only the memory grows (34 instead of 22 bytes per
+/// 32 weights).
+fn q5_0_as_q8_0(q: &QTensor) -> Result<Vec<u8>> {
+    const Q5_0_BYTES: usize = 22;
+    let data = q.data()?;
+    let blocks = data.len() / Q5_0_BYTES;
+    let mut out = Vec::with_capacity(blocks * Q8_0_BYTES);
+    for block in data.chunks_exact(Q5_0_BYTES) {
+        let (d, rest) = block.split_at(2);
+        let (qh, qs) = rest.split_at(4);
+        let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
+        out.extend_from_slice(d);
+        let mut values = [0i8; 32];
+        for j in 0..16 {
+            let high0 = (((qh >> j) << 4) & 0x10) as u8;
+            let high1 = ((qh >> (j + 12)) & 0x10) as u8;
+            values[j] = (((qs[j] & 0x0F) | high0) as i8) - 16;
+            values[j + 16] = (((qs[j] >> 4) | high1) as i8) - 16;
+        }
+        out.extend(values.iter().map(|&v| v as u8));
+    }
+    Ok(out)
+}
+
+const Q8_0_BYTES: usize = 34;
+
+/// A Q8_0 matrix multiplied with activations quantized per 32 values, as llama.cpp does.
+///
+/// On AVX-512 CPUs candle 0.11 sends Q8_0 matrices whose input width is a multiple of 256 to a
+/// repacked kernel that quantizes activations per 256 values (Q8_K), which moves logits by ~1%
+/// and breaks agreement with llama.cpp. Splitting such a matrix along its input into two parts
+/// whose widths are not multiples of 256 keeps candle on its per-32 kernel; the split is on block
+/// boundaries, so every product is the same as one unsplit per-32 product.
+pub struct Q8Matmul {
+    /// (matrix of input columns `offset..offset + width`, offset, width)
+    parts: Vec<(QMatMul, usize, usize)>,
+}
+
+impl Q8Matmul {
+    fn from_q8_0_bytes(bytes: &[u8], rows: usize, cols: usize) -> Result<Self> {
+        let blocks_per_row = cols / 32;
+        let widths: Vec<usize> = if cols.is_multiple_of(256) && cols > 32 {
+            vec![cols - 32, 32]
+        } else {
+            vec![cols]
+        };
+        let mut parts = Vec::with_capacity(widths.len());
+        let mut offset = 0;
+        for width in widths {
+            let (first, count) = (offset / 32, width / 32);
+            let mut part = Vec::with_capacity(rows * count * Q8_0_BYTES);
+            for row in 0..rows {
+                let start = (row * blocks_per_row + first) * Q8_0_BYTES;
+                part.extend_from_slice(&bytes[start..start + count * Q8_0_BYTES]);
+            }
+            let q = candle_core::quantized::ggml_file::qtensor_from_ggml(
+                GgmlDType::Q8_0,
+                &part,
+                vec![rows, width],
+                &Device::Cpu,
+            )?;
+            parts.push((QMatMul::from_qtensor(q)?, offset, width));
+            offset += width;
+        }
+        Ok(Q8Matmul { parts })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if let [(only, _, _)] = self.parts.as_slice() {
+            return only.forward(x);
+        }
+        let last = x.rank() - 1;
+        let mut sum: Option<Tensor> = None;
+        for (m, offset, width) in &self.parts {
+            let y = m.forward(&x.narrow(last, *offset, *width)?.contiguous()?)?;
+            sum = Some(match sum {
+                Some(s) => (s + y)?,
+                None => y,
+            });
+        }
+        sum.ok_or_else(|| candle_core::Error::Msg("empty matmul".to_string()))
+    }
+}
+
+impl Model {
+    /// Loads the weights of a GGUF file whose header was already read.
+    pub fn load(
+        config: ModelConfig,
+        content: &gguf_file::Content,
+        file: &mut std::fs::File,
+    ) -> Result<Self> {
+        let device = Device::Cpu;
+        let eps = config.rms_norm_eps as f32;
+        let dense = |q: QTensor| -> Result<Tensor> { Ok(q.dequantize(&device)?) };
+        let norm = |q: QTensor| -> Result<RmsNorm> {
+            Ok(RmsNorm {
+                weight: q.dequantize(&device)?,
+                eps,
+            })
+        };
+        let mut load = |name: &str| tensor(content, file, name, &device);
+
+        let embed = Arc::new(load("token_embd.weight")?);
+        let dims = embed.shape().dims().to_vec();
+        if dims.len() != 2 || dims[1] != config.embedding_length {
+            return Err(Error::metadata(
+                "token_embd.weight",
+                format!(
+                    "shape {dims:?} does not match embedding_length {}",
+                    config.embedding_length
+                ),
+            ));
+        }
+        let dtype: GgmlDType = embed.dtype();
+        let row_bytes = config.embedding_length / dtype.block_size() * dtype.type_size();
+        let vocab_size = dims[0];
+        let output_norm = norm(load("output_norm.weight")?)?;
+        let mut layers = Vec::with_capacity(config.block_count);
+        for i in 0..config.block_count {
+            let name = |s: &str| format!("blk.{i}.{s}");
+            let mut opt = |s: &str| optional_tensor(content, file, &name(s), &device);
+            let (bq, bk, bv) = (
+                opt("attn_q.bias")?,
+                opt("attn_k.bias")?,
+                opt("attn_v.bias")?,
+            );
+            let (q_norm, k_norm) = (opt("attn_q_norm.weight")?, opt("attn_k_norm.weight")?);
+            let post_attn_norm = opt("post_attention_norm.weight")?;
+            let post_ffn_norm = opt("post_ffw_norm.weight")?;
+            let mut load = |s: &str| tensor(content, file, &name(s), &device);
+            let qmm = Linear::new;
+            let sliding =
+                config.sliding_window.is_some() && (i + 1) % config.sliding_window_pattern != 0;
+            layers.push(Layer {
+                attn_norm: norm(load("attn_norm.weight")?)?,
+                wq: qmm(load("attn_q.weight")?)?,
+                wk: qmm(load("attn_k.weight")?)?,
+                wv: qmm(load("attn_v.weight")?)?,
+                wo: qmm(load("attn_output.weight")?)?,
+                bq: bq.map(dense).transpose()?,
+                bk: bk.map(dense).transpose()?,
+                bv: bv.map(dense).transpose()?,
+                q_norm: q_norm.map(norm).transpose()?,
+                k_norm: k_norm.map(norm).transpose()?,
+                post_attn_norm: post_attn_norm.map(norm).transpose()?,
+                ffn_norm: norm(load("ffn_norm.weight")?)?,
+                post_ffn_norm: post_ffn_norm.map(norm).transpose()?,
+                gate: qmm(load("ffn_gate.weight")?)?,
+                up: qmm(load("ffn_up.weight")?)?,
+                down: qmm(load("ffn_down.weight")?)?,
+                sliding,
+            });
+        }
+        // Tied embeddings: the LM head reuses `token_embd` when there is no `output.weight`.
+        let output = match optional_tensor(content, file, "output.weight", &device)? {
+            Some(q) => Linear::new(q)?,
+            None => Linear::from_arc(embed.clone())?,
+        };
+        Ok(Model {
+            embeddings: Embeddings {
+                table: embed,
+                row_bytes,
+                width: config.embedding_length,
+            },
+            config,
+            layers,
+            output_norm,
+            output,
+            device,
+            vocab_size,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// An empty cache for `batch` sequences.
+    pub fn new_cache(&self, batch: usize) -> BatchCache {
+        BatchCache {
+            keys: vec![None; self.layers.len()],
+            values: vec![None; self.layers.len()],
+            capacity: 0,
+            starts: vec![0; batch],
+            len: 0,
+        }
+    }
+
+    /// Feeds `tokens[b]` (all the same length) to every sequence of the batch. `padding[b]` leading
+    /// tokens of each row are padding (only allowed on the first call for a cache). Returns the
+    /// logits of the last position of each row `(batch, vocab)`, or of every position
+    /// `(batch, len, vocab)` with `all_positions`.
+    pub fn forward(
+        &self,
+        tokens: &[Vec<u32>],
+        padding: &[usize],
+        cache: &mut BatchCache,
+        all_positions: bool,
+    ) -> Result<Tensor> {
+        let batch = tokens.len();
+        let seq_len = tokens.first().map_or(0, Vec::len);
+        if batch != cache.batch_size() || tokens.iter().any(|t| t.len() != seq_len) || seq_len == 0
+        {
+            return Err(Error::Config(format!(
+                "batch of {batch} rows does not fit a cache of {} sequences, or rows differ in length",
+                cache.batch_size()
+            )));
+        }
+        if cache.len == 0 {
+            for (b, &pad) in padding.iter().enumerate() {
+                cache.starts[b] = pad;
+            }
+        }
+        let cfg = &self.config;
+        let past = cache.len;
+        let total = past + seq_len;
+        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
+        let mut x = self.embeddings.lookup(&flat, &self.device)?.reshape((
+            batch,
+            seq_len,
+            cfg.embedding_length,
+        ))?;
+        if cfg.architecture == Architecture::Gemma3 {
+            x = (x * (cfg.embedding_length as f64).sqrt())?;
+        }
+
+        // Positions of the new tokens per sequence; padding slots get position 0 (they are masked).
+        let positions: Vec<f32> = (0..batch)
+            .flat_map(|b| {
+                let start = cache.starts[b];
+                (past..total).map(move |slot| slot.saturating_sub(start) as f32)
+            })
+            .collect();
+        let rope_global = self.rope_tables(&positions, batch, seq_len, cfg.rope_freq_base)?;
+        let rope_local = if cfg.sliding_window.is_some() {
+            Some(self.rope_tables(&positions, batch, seq_len, cfg.rope_freq_base_local)?)
+        } else {
+            None
+        };
+        let mask_global = self.mask(cache, batch, past, seq_len, None)?;
+        let mask_local = match cfg.sliding_window {
+            Some(w) => Some(self.mask(cache, batch, past, seq_len, Some(w))?),
+            None => None,
+        };
+
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (rope, mask) = match (layer.sliding, &rope_local, &mask_local) {
+                (true, Some(r), Some(m)) => (r, m),
+                _ => (&rope_global, &mask_global),
+            };
+            let residual = x.clone();
+            let h = layer.attn_norm.forward(&x)?;
+            let h = self.attention(layer, i, &h, rope, mask, cache)?;
+            let h = match &layer.post_attn_norm {
+                Some(n) => n.forward(&h)?,
+                None => h,
+            };
+            x = (h + residual)?;
+            let residual = x.clone();
+            let h = layer.ffn_norm.forward(&x)?;
+            let gate = layer.gate.forward(&h)?;
+            let gate = match cfg.architecture {
+                Architecture::Gemma3 => gate.gelu()?,
+                _ => candle_nn::ops::silu(&gate)?,
+            };
+            let h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            let h = match &layer.post_ffn_norm {
+                Some(n) => n.forward(&h)?,
+                None => h,
+            };
+            x = (h + residual)?;
+        }
+        cache.len = total;
+
+        let x = if all_positions {
+            x
+        } else {
+            x.narrow(1, seq_len - 1, 1)?
+        };
+        let x = self.output_norm.forward(&x)?;
+        let logits = self.output.forward(&x)?;
+        if all_positions {
+            Ok(logits)
+        } else {
+            Ok(logits.squeeze(1)?)
+        }
+    }
+
+    /// cos/sin tables `(batch, seq, head_dim/2)` for the given positions.
+    fn rope_tables(
+        &self,
+        positions: &[f32],
+        batch: usize,
+        seq_len: usize,
+        base: f32,
+    ) -> Result<(Tensor, Tensor)> {
+        let dim = self.config.head_dim;
+        // As candle-transformers computes it, so results match its (and llama.cpp's) within rounding.
+        let inv_freq: Vec<f32> = (0..dim)
+            .step_by(2)
+            .map(|i| 1f32 / base.powf(i as f32 / dim as f32))
+            .collect();
+        let inv_freq = Tensor::new(inv_freq.as_slice(), &self.device)?.reshape((1, dim / 2))?;
+        let pos = Tensor::new(positions, &self.device)?.reshape((batch * seq_len, 1))?;
+        let angles = pos.matmul(&inv_freq)?.reshape((batch, seq_len, dim / 2))?;
+        Ok((angles.cos()?, angles.sin()?))
+    }
+
+    /// Additive mask `(batch, 1, seq, past + seq)`: 0 where a query may attend, -inf elsewhere.
+    fn mask(
+        &self,
+        cache: &BatchCache,
+        batch: usize,
+        past: usize,
+        seq_len: usize,
+        window: Option<usize>,
+    ) -> Result<Tensor> {
+        let total = past + seq_len;
+        let mut values = Vec::with_capacity(batch * seq_len * total);
+        for b in 0..batch {
+            let start = cache.starts[b];
+            for q in past..total {
+                for k in 0..total {
+                    let visible = k <= q && k >= start && window.is_none_or(|w| q - k < w);
+                    // A padding query sees itself only, so its row stays finite (no NaN spreads).
+                    let allowed = visible || k == q;
+                    values.push(if allowed { 0f32 } else { f32::NEG_INFINITY });
+                }
+            }
+        }
+        Ok(Tensor::from_vec(
+            values,
+            (batch, 1, seq_len, total),
+            &self.device,
+        )?)
+    }
+
+    fn attention(
+        &self,
+        layer: &Layer,
+        index: usize,
+        x: &Tensor,
+        rope: &(Tensor, Tensor),
+        mask: &Tensor,
+        cache: &mut BatchCache,
+    ) -> Result<Tensor> {
+        let cfg = &self.config;
+        let (batch, seq_len, _) = x.dims3()?;
+        let project = |w: &Linear, bias: &Option<Tensor>, heads: usize| -> Result<Tensor> {
+            let mut y = w.forward(x)?;
+            if let Some(bias) = bias {
+                y = y.broadcast_add(bias)?;
+            }
+            Ok(y.reshape((batch, seq_len, heads, cfg.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let mut q = project(&layer.wq, &layer.bq, cfg.head_count)?;
+        let mut k = project(&layer.wk, &layer.bk, cfg.head_count_kv)?;
+        let v = project(&layer.wv, &layer.bv, cfg.head_count_kv)?;
+        if let Some(n) = &layer.q_norm {
+            q = n.forward(&q)?;
+        }
+        if let Some(n) = &layer.k_norm {
+            k = n.forward(&k)?;
+        }
+        let (cos, sin) = rope;
+        let (q, k) = match cfg.architecture {
+            // GGUF llama weights are permuted for ggml's interleaved ("normal") RoPE.
+            Architecture::Llama => (
+                candle_nn::rotary_emb::rope_i(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope_i(&k, cos, sin)?,
+            ),
+            Architecture::Qwen2 | Architecture::Gemma3 => (
+                candle_nn::rotary_emb::rope(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope(&k, cos, sin)?,
+            ),
+        };
+        let (k, v) = cache.append(index, &k, &v)?;
+
+        // Grouped-query attention without copying K/V per query head: the G query heads sharing
+        // one KV head are folded into the row dimension of a single matmul.
+        let groups = cfg.head_count / cfg.head_count_kv;
+        let kv_heads = cfg.head_count_kv;
+        let total = k.dim(2)?;
+        let q = q.reshape((batch, kv_heads, groups * seq_len, cfg.head_dim))?;
+        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?
+            .reshape((batch, kv_heads, groups, seq_len, total))?
+            .broadcast_add(&mask.unsqueeze(1)?)?;
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?.reshape((
+            batch,
+            kv_heads,
+            groups * seq_len,
+            total,
+        ))?;
+        let out = weights
+            .matmul(&v)?
+            .reshape((batch, cfg.head_count, seq_len, cfg.head_dim))?
+            .transpose(1, 2)?
+            .reshape((batch, seq_len, cfg.head_count * cfg.head_dim))?;
+        Ok(layer.wo.forward(&out)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q4_1_split_matches_q4_1_matmul() {
+        let values: Vec<f32> = (0..8192)
+            .map(|i| ((i * 7919) % 1000) as f32 / 91.0 - 4.0)
+            .collect();
+        let w = Tensor::from_vec(values, (32, 256), &Device::Cpu).expect("tensor");
+        let q = QTensor::quantize(&w, GgmlDType::Q4_1).expect("quantize");
+        let dense = q.dequantize(&Device::Cpu).expect("dequantize");
+        let x: Vec<f32> = (0..768)
+            .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
+            .collect();
+        let x = Tensor::from_vec(x, (3, 256), &Device::Cpu).expect("x");
+        let want = x.matmul(&dense.t().expect("t")).expect("matmul");
+        let got = Linear::new(q).expect("split").forward(&x).expect("forward");
+        let diff = (got - &want)
+            .expect("sub")
+            .abs()
+            .expect("abs")
+            .max_all()
+            .expect("max")
+            .to_scalar::<f32>()
+            .expect("scalar");
+        let scale = want
+            .abs()
+            .expect("abs")
+            .max_all()
+            .expect("max")
+            .to_scalar::<f32>()
+            .expect("s");
+        // Only the activations are quantized (to Q8_0, as llama.cpp does): ~1% of the largest value.
+        assert!(diff < 0.02 * scale, "diff {diff} vs scale {scale}");
+    }
+
+    #[test]
+    fn q5_0_to_q8_0_is_lossless() {
+        let values: Vec<f32> = (0..4096)
+            .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0)
+            .collect();
+        let t = Tensor::from_vec(values, (16, 256), &Device::Cpu).expect("tensor");
+        let q5 = QTensor::quantize(&t, GgmlDType::Q5_0).expect("quantize");
+        let want = q5.dequantize(&Device::Cpu).expect("dequantize");
+        let bytes = q5_0_as_q8_0(&q5).expect("convert");
+        let q8 = candle_core::quantized::ggml_file::qtensor_from_ggml(
+            GgmlDType::Q8_0,
+            &bytes,
+            vec![16, 256],
+            &Device::Cpu,
+        )
+        .expect("q8");
+        assert_eq!(q8.dtype(), GgmlDType::Q8_0);
+        let got = q8.dequantize(&Device::Cpu).expect("dequantize");
+        let diff = (got - want)
+            .expect("sub")
+            .abs()
+            .expect("abs")
+            .max_all()
+            .expect("max")
+            .to_scalar::<f32>()
+            .expect("scalar");
+        assert_eq!(diff, 0.0);
+    }
+}
