@@ -71,11 +71,13 @@ fn full_cycle_with_two_reviewers() {
         ],
     );
     assert_eq!(imported["added"], 5);
-    review(
+    let configured = review_json(
         &db,
         "admin",
         &["configure", "--job", "lesson", "--approvals", "2"],
     );
+    assert_eq!(configured["job"]["approvals_needed"], 2);
+    assert_eq!(configured["tm_threshold"], 0.75);
 
     // An $EDITOR that takes a moment and writes a correction.
     let editor = dir.path().join("editor.sh");

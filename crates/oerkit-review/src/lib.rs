@@ -15,6 +15,7 @@ pub mod import;
 pub mod model;
 pub mod placeholders;
 pub mod schema;
+pub mod similarity;
 pub mod sqlite;
 pub mod store;
 

@@ -517,6 +517,7 @@ fn tm_matches(
     let back: std::collections::BTreeMap<u32, u32> =
         map.iter().map(|(id, ord)| (*ord, *id)).collect();
     let key_chars = key.chars().count() as i64;
+    let key_counts = crate::similarity::char_counts(&key);
     let threshold = threshold.clamp(0.0, 1.0);
     // Normalised Levenshtein similarity s = 1 - d / max(len) with d >= |len difference| bounds the lengths.
     let min_len = ((key_chars as f64) * threshold).floor() as i64;
@@ -543,6 +544,10 @@ fn tm_matches(
         let (entry_id, entry_key, entry_source, target_key, origin_unit_id) = row?;
         let score = if entry_key == key {
             1.0
+        } else if crate::similarity::upper_bound(&key_counts, key_chars as usize, &entry_key)
+            < threshold
+        {
+            continue;
         } else {
             strsim::normalized_levenshtein(&key, &entry_key)
         };

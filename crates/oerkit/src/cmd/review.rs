@@ -209,14 +209,21 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
         } => {
             let mut store = s.open()?;
             let actor = s.reviewer.clone().unwrap_or_else(|| "oerkit".into());
+            let mut changed_job = None;
             if let (Some(job), Some(n)) = (job, approvals) {
                 let job = store.job(&job)?;
                 store.set_approvals_needed(job.id, n, &actor)?;
                 eprintln!("job {}: {n} approval(s) needed per unit", job.name);
+                changed_job = Some(store.job(&job.id.to_string())?);
             }
             if let Some(t) = tm_threshold {
                 store.set_tm_threshold(t, &actor)?;
                 eprintln!("memory matches offered from {:.0}% similarity", t * 100.0);
+            }
+            if s.json {
+                print_json(
+                    &serde_json::json!({"job": changed_job, "tm_threshold": store.tm_threshold()?}),
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
