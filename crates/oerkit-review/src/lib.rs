@@ -4,8 +4,8 @@
 //!
 //! Owns: the review database (SQLite behind the [`ReviewStore`] trait), the crowd decision rule
 //! ([`crowd`]), translation-memory matching, MLQE-PE style triple import and the JSONL/TMX exports.
-//! May depend on: `oerkit-metrics` (HTER), and later `oerkit-document` (placeholder parsing, document
-//! export). Never on models or the CLI.
+//! May depend on: `oerkit-metrics` (HTER) and `oerkit-document` (placeholder tokens and their validation).
+//! Never on models, engines or the CLI.
 
 pub mod crowd;
 pub mod error;

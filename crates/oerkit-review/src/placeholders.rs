@@ -1,8 +1,11 @@
 //! Placeholder tokens in unit text: `<gN>`…`</gN>` (paired inline markup) and `<xN/>` (standalone).
 //!
-//! Every check the review store makes on placeholders lives in this one module, so it can be swapped for the
-//! document crate's own token parser once that is a dependency of this crate.
+//! Every check the review store makes on placeholders lives in this one module. Parsing and validation are
+//! the document layer's (`oerkit_document::placeholder`), so a text the queue approves is one the document
+//! writer accepts; this module adapts them to the review store's errors and memory normalisation.
 
+use oerkit_document::placeholder::{spans, Placeholder, PlaceholderIssue, Span};
+use oerkit_document::TagKind;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -41,60 +44,26 @@ pub enum Piece<'a> {
     Token(Token),
 }
 
-/// Recognises a token at the start of `s`; returns it and its length in bytes.
-fn token_at(s: &str) -> Option<(Token, usize)> {
-    let b = s.as_bytes();
-    let (kind, mut i) = if b.starts_with(b"</g") {
-        (TokenKind::Close, 3)
-    } else if b.starts_with(b"<g") {
-        (TokenKind::Open, 2)
-    } else if b.starts_with(b"<x") {
-        (TokenKind::Standalone, 2)
-    } else {
-        return None;
-    };
-    let digits_start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
+fn kind_of(kind: TagKind) -> TokenKind {
+    match kind {
+        TagKind::Open => TokenKind::Open,
+        TagKind::Close => TokenKind::Close,
+        TagKind::Standalone => TokenKind::Standalone,
     }
-    if i == digits_start || i - digits_start > 9 {
-        return None;
-    }
-    let id: u32 = s[digits_start..i].parse().ok()?;
-    let tail: &[u8] = if kind == TokenKind::Standalone {
-        b"/>"
-    } else {
-        b">"
-    };
-    if !b[i..].starts_with(tail) {
-        return None;
-    }
-    Some((Token { id, kind }, i + tail.len()))
 }
 
 /// Splits text into literal text and tokens; anything that is not exactly a token is text.
 pub fn pieces(text: &str) -> Vec<Piece<'_>> {
-    let mut out = Vec::new();
-    let mut text_start = 0;
-    let mut i = 0;
-    while i < text.len() {
-        if text.as_bytes()[i] == b'<' {
-            if let Some((token, len)) = token_at(&text[i..]) {
-                if text_start < i {
-                    out.push(Piece::Text(&text[text_start..i]));
-                }
-                out.push(Piece::Token(token));
-                i += len;
-                text_start = i;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    if text_start < text.len() {
-        out.push(Piece::Text(&text[text_start..]));
-    }
-    out
+    spans(text)
+        .into_iter()
+        .map(|span| match span {
+            Span::Text(s) => Piece::Text(s),
+            Span::Token { id, kind, .. } => Piece::Token(Token {
+                id,
+                kind: kind_of(kind),
+            }),
+        })
+        .collect()
 }
 
 /// The tokens of a text in order of appearance.
@@ -114,8 +83,8 @@ pub struct PlaceholderProblems {
     pub missing: Vec<Token>,
     pub added: Vec<Token>,
     pub duplicated: Vec<Token>,
-    /// Paired tokens whose closing token comes before the opening one.
-    pub misordered: Vec<u32>,
+    /// Paired tokens closed before they are opened, or pairs that cross (`<g1><g2></g1></g2>`).
+    pub misnested: Vec<Token>,
     /// The tokens the translation must contain, each exactly once.
     pub expected: Vec<Token>,
 }
@@ -144,8 +113,11 @@ impl fmt::Display for PlaceholderProblems {
                 list(&self.duplicated)
             ));
         }
-        for id in &self.misordered {
-            parts.push(format!("</g{id}> comes before <g{id}>"));
+        if !self.misnested.is_empty() {
+            parts.push(format!(
+                "placeholder(s) {} close before they open or cross another pair",
+                list(&self.misnested)
+            ));
         }
         let expected = if self.expected.is_empty() {
             "none".to_string()
@@ -161,57 +133,53 @@ impl fmt::Display for PlaceholderProblems {
 }
 
 /// Checks that `translation` carries exactly the placeholders of `source`: none dropped, added or repeated,
-/// and every `</gN>` after its `<gN>`. Order between different placeholders may change (languages reorder).
+/// and pairs properly nested (every `</gN>` after its `<gN>`, no crossing). Order between different
+/// placeholders may change (languages reorder).
 pub fn validate(source: &str, translation: &str) -> Result<(), PlaceholderProblems> {
     let mut expected: Vec<Token> = tokens(source);
     expected.sort();
     expected.dedup();
-    let mut seen: BTreeMap<Token, usize> = BTreeMap::new();
-    let mut position: BTreeMap<Token, usize> = BTreeMap::new();
-    for (i, t) in tokens(translation).into_iter().enumerate() {
-        *seen.entry(t).or_default() += 1;
-        position.entry(t).or_insert(i);
-    }
-    let missing: Vec<Token> = expected
+    let placeholders: Vec<Placeholder> = expected
         .iter()
-        .filter(|t| !seen.contains_key(t))
-        .copied()
-        .collect();
-    let added: Vec<Token> = seen
-        .keys()
-        .filter(|t| expected.binary_search(t).is_err())
-        .copied()
-        .collect();
-    let duplicated: Vec<Token> = seen
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(t, _)| *t)
-        .collect();
-    let misordered: Vec<u32> = position
-        .iter()
-        .filter(|(t, _)| t.kind == TokenKind::Close)
-        .filter_map(|(t, close_at)| {
-            let open = Token {
-                id: t.id,
-                kind: TokenKind::Open,
+        .map(|t| {
+            let kind = match t.kind {
+                TokenKind::Open => TagKind::Open,
+                TokenKind::Close => TagKind::Close,
+                TokenKind::Standalone => TagKind::Standalone,
             };
-            match position.get(&open) {
-                Some(open_at) if open_at > close_at => Some(t.id),
-                _ => None,
-            }
+            Placeholder::new(t.id, kind, "")
         })
         .collect();
-    if missing.is_empty() && added.is_empty() && duplicated.is_empty() && misordered.is_empty() {
-        Ok(())
-    } else {
-        Err(PlaceholderProblems {
-            missing,
-            added,
-            duplicated,
-            misordered,
-            expected,
-        })
+    let issues = oerkit_document::placeholder::validate(&placeholders, translation);
+    if issues.is_empty() {
+        return Ok(());
     }
+    let mut problems = PlaceholderProblems {
+        missing: Vec::new(),
+        added: Vec::new(),
+        duplicated: Vec::new(),
+        misnested: Vec::new(),
+        expected,
+    };
+    for issue in issues {
+        let (list, token) = match issue {
+            PlaceholderIssue::Missing { token } => (&mut problems.missing, token),
+            PlaceholderIssue::Duplicated { token, .. } => (&mut problems.duplicated, token),
+            PlaceholderIssue::Invented { token } => (&mut problems.added, token),
+            PlaceholderIssue::BadNesting { token } => (&mut problems.misnested, token),
+        };
+        list.extend(tokens(&token));
+    }
+    for list in [
+        &mut problems.missing,
+        &mut problems.added,
+        &mut problems.duplicated,
+        &mut problems.misnested,
+    ] {
+        list.sort();
+        list.dedup();
+    }
+    Err(problems)
 }
 
 /// Renumbers placeholders by order of first appearance in `source` (1, 2, …) so that texts differing only in
@@ -279,7 +247,16 @@ mod tests {
         assert!(msg.contains("<x3/> not in the source"), "{msg}");
         assert!(msg.contains("<x2/> appear more than once"), "{msg}");
         let e = validate("<g1>b</g1>", "</g1>b<g1>").unwrap_err();
-        assert_eq!(e.misordered, vec![1]);
+        assert_eq!(
+            e.misnested,
+            vec![Token {
+                id: 1,
+                kind: TokenKind::Close
+            }]
+        );
+        let e = validate("<g1>a<g2>b</g2></g1>", "<g1>a<g2>b</g1></g2>").unwrap_err();
+        assert!(!e.misnested.is_empty());
+        assert!(e.to_string().contains("cross another pair"), "{e}");
     }
 
     #[test]
