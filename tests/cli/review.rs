@@ -567,23 +567,21 @@ fn document_cycle_on_a_real_lesson() {
     assert_eq!(first["suggestions"][0]["tm_score"], 1.0);
     assert_eq!(first["current_text"].as_str(), Some(approved[0].as_str()));
 
-    let err = {
-        let out = oerkit()
-            .args([
-                "export",
-                "--db",
-                path_str(&db),
-                "--job",
-                "intro",
-                "--format",
-                "xliff",
-                "--out",
-            ])
-            .arg(dir.path().join("x.xlf"))
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
-    assert!(err.contains("not available yet"), "{err}");
+    // The job as XLIFF 2.1 for a CAT tool: approved units carry their approved text.
+    let xlf = dir.path().join("intro.xlf");
+    run_ok(&[
+        "export",
+        "--db",
+        path_str(&db),
+        "--job",
+        "intro",
+        "--format",
+        "xliff",
+        "--out",
+        path_str(&xlf),
+    ]);
+    let xlf = std::fs::read_to_string(&xlf).unwrap();
+    assert!(xlf.contains("<xliff version=\"2.1\"") && xlf.contains("trgLang=\"es\""));
+    assert_eq!(xlf.matches("state=\"translated\"").count(), 6);
+    assert_eq!(xlf.matches("[es] ").count(), 6);
 }

@@ -351,3 +351,12 @@ pub struct ApprovedPair {
     pub target: String,
     pub approved_at: Option<String>,
 }
+
+/// A unit in a job listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitRow {
+    pub id: i64,
+    pub ext_id: String,
+    pub source: String,
+    pub status: UnitStatus,
+}

@@ -960,6 +960,27 @@ impl ReviewStore for SqliteStore {
         self.read(|c| load_unit(c, unit_id))
     }
 
+    fn units_of(&self, job_id: i64) -> Result<Vec<UnitRow>> {
+        self.read(|c| {
+            load_job(c, job_id)?;
+            let v = c
+                .prepare(
+                    "SELECT id, ext_id, source, status FROM units WHERE job_id = ?1 ORDER BY ord",
+                )?
+                .query_map([job_id], |r| {
+                    let status: String = r.get(3)?;
+                    Ok(UnitRow {
+                        id: r.get(0)?,
+                        ext_id: r.get(1)?,
+                        source: r.get(2)?,
+                        status: UnitStatus::parse(&status).unwrap_or(UnitStatus::Pending),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(v)
+        })
+    }
+
     fn next_unit(&self, job_id: Option<i64>, reviewer: &str) -> Result<Option<UnitView>> {
         self.read(|c| {
             if let Some(job_id) = job_id {

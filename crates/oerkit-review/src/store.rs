@@ -31,6 +31,8 @@ pub trait ReviewStore {
     /// Changes how many approvals a unit of the job needs; statuses are recomputed.
     fn set_approvals_needed(&mut self, job_id: i64, approvals: u32, actor: &str) -> Result<()>;
     fn unit(&self, unit_id: i64) -> Result<UnitView>;
+    /// The units of a job in document order.
+    fn units_of(&self, job_id: i64) -> Result<Vec<UnitRow>>;
     /// The next unit that is neither approved nor rejected and that this reviewer has not decided yet.
     fn next_unit(&self, job_id: Option<i64>, reviewer: &str) -> Result<Option<UnitView>>;
     /// Records a review (refused, with nothing changed, when the text breaks placeholders).

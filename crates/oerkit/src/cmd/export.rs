@@ -1,6 +1,7 @@
-//! `oerkit export --job J --format doc|tmx|jsonl --out PATH`: the approved document reassembled in its
-//! original format with the attribution notice, the approved pairs as a TMX 1.4 memory, or the reviews as
-//! the JSONL research dataset (reviewers pseudonymised unless `--names`). XLIFF is not written yet.
+//! `oerkit export --job J --format doc|xliff|tmx|jsonl --out PATH`: the approved document reassembled in
+//! its original format with the attribution notice, an XLIFF 2.1 job for a CAT tool, the approved pairs
+//! as a TMX 1.4 memory, or the reviews as the JSONL research dataset (reviewers pseudonymised unless
+//! `--names`). `doc` and `xliff` need the document the job was queued from.
 
 use crate::cmd::review::StoreArgs;
 use anyhow::{bail, Context, Result};
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 pub enum ExportFormat {
     /// The approved document in its original format.
     Doc,
-    /// An XLIFF 2.1 job with machine-translation provenance on each segment.
+    /// An XLIFF 2.1 job for a CAT tool: approved text, else the suggestion a reviewer would be shown.
     Xliff,
     /// A TMX 1.4 memory of the approved pairs.
     Tmx,
@@ -65,7 +66,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             (text, n, "approved units")
         }
         ExportFormat::Xliff => {
-            bail!("export --format xliff is not available yet; use --format doc, tmx or jsonl")
+            let (text, n) = xliff_job(&store, &job)?;
+            (text, n, "units with a translation")
         }
     };
     export::write_atomically(&args.out, contents.as_bytes())?;
@@ -79,6 +81,67 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         eprintln!("{}: {count} {what} of job {}", args.out.display(), job.name);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The job's document as an XLIFF 2.1 job for a CAT tool: each unit's target is its approved text, else
+/// the text a reviewer would be shown (leading candidate or first suggestion).
+fn xliff_job(store: &dyn ReviewStore, job: &Job) -> Result<(String, usize)> {
+    let (doc, by_ext_id) = job_document(store, job)?;
+    let mut targets = Vec::with_capacity(doc.units.len());
+    let mut filled = 0;
+    for unit in &doc.units {
+        let text = match by_ext_id.get(&unit.id) {
+            Some(id) => store.unit(*id)?.current_text.unwrap_or_default(),
+            None => String::new(),
+        };
+        if !text.trim().is_empty() {
+            filled += 1;
+        }
+        targets.push(text);
+    }
+    let xliff = oerkit_document::formats::xliff::to_xliff(
+        &doc,
+        oerkit_document::formats::xliff::XliffVersion::V21,
+        &job.src_lang,
+        &job.tgt_lang,
+        Some(&targets),
+    );
+    Ok((xliff, filled))
+}
+
+/// The document a job was queued from, and the job's unit ids by document unit id; refused when a
+/// queued unit's source no longer matches the document.
+fn job_document(
+    store: &dyn ReviewStore,
+    job: &Job,
+) -> Result<(oerkit_document::Document, HashMap<String, i64>)> {
+    let path = Path::new(&job.resource);
+    let doc = oerkit_document::load(path, None).with_context(|| {
+        format!(
+            "job {} was queued from {}; that document is needed to export it",
+            job.name, job.resource
+        )
+    })?;
+    let mut by_ext_id = HashMap::new();
+    let in_doc: HashMap<&str, &str> = doc
+        .units
+        .iter()
+        .map(|u| (u.id.as_str(), u.text.as_str()))
+        .collect();
+    for row in store.units_of(job.id)? {
+        match in_doc.get(row.ext_id.as_str()) {
+            Some(text) if *text == row.source => {
+                by_ext_id.insert(row.ext_id, row.id);
+            }
+            _ => bail!(
+                "{}: unit {} changed since job {} was queued; queue the document again",
+                job.resource,
+                row.ext_id,
+                job.name
+            ),
+        }
+    }
+    Ok((doc, by_ext_id))
 }
 
 /// The job's source document with every approved unit translated (the rest keep their source text) and
