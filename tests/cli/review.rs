@@ -585,3 +585,84 @@ fn document_cycle_on_a_real_lesson() {
     assert_eq!(xlf.matches("state=\"translated\"").count(), 6);
     assert_eq!(xlf.matches("[es] ").count(), 6);
 }
+
+/// Eight reviewer processes on one job at once (each command its own process and connection) for a few
+/// seconds: every command succeeds, every review is stored once, the event log has each of them.
+#[test]
+fn eight_reviewer_processes_at_once() {
+    oerkit_testkit::require_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crowd.db");
+    let queue = dir.path().join("queue.tsv");
+    write_queue(&queue, 400);
+    review(
+        &db,
+        "importer",
+        &[
+            "import-triples",
+            path_str(&queue),
+            "--src-lang",
+            "en",
+            "--tgt-lang",
+            "de",
+            "--job",
+            "lesson",
+        ],
+    );
+    review(
+        &db,
+        "admin",
+        &["configure", "--job", "lesson", "--approvals", "3"],
+    );
+    let start = Instant::now();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let reviewer = format!("reviewer-{w}");
+                let mut review_ids = Vec::new();
+                while start.elapsed() < Duration::from_secs(4) {
+                    let unit = review_json(&db, &reviewer, &["next", "--job", "lesson"]);
+                    let Some(id) = unit["id"].as_i64() else { break };
+                    let id = id.to_string();
+                    let outcome = if w % 3 == 0 {
+                        review_json(&db, &reviewer, &["reject", &id, "--reason", "register"])
+                    } else {
+                        review_json(&db, &reviewer, &["accept", &id])
+                    };
+                    review_ids.push(outcome["review_id"].as_i64().expect("review id"));
+                }
+                review_ids
+            })
+        })
+        .collect();
+    let mut ids: Vec<i64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("reviewer process loop"))
+        .collect();
+    let submitted = ids.len();
+    assert!(submitted >= 16, "only {submitted} reviews");
+    eprintln!(
+        "{submitted} reviews by 8 reviewer processes in {:?}",
+        start.elapsed()
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), submitted, "a review id was handed out twice");
+    let job = &review_json(&db, "x", &["status", "--job", "lesson"])["jobs"][0];
+    assert_eq!(job["reviews"].as_u64(), Some(submitted as u64));
+    // Each review is in its unit's event log exactly once.
+    let mut logged = 0;
+    let units: std::collections::BTreeSet<i64> = (1..=401).collect();
+    for unit in units {
+        let history = stdout(&review(&db, "x", &["history", &unit.to_string(), "--json"]));
+        logged += history
+            .lines()
+            .filter(|l| serde_json::from_str::<Value>(l).unwrap()["kind"] == "review")
+            .count();
+        if logged == submitted {
+            break;
+        }
+    }
+    assert_eq!(logged, submitted);
+}

@@ -6,7 +6,6 @@ use oerkit_review::*;
 use std::time::{Duration, Instant};
 
 const REVIEWERS: usize = 8;
-const UNITS: usize = 3000;
 
 /// A few seconds by default; `OERKIT_REVIEW_CONCURRENCY_SECS=60` runs the one-minute version.
 fn run_for() -> Duration {
@@ -21,7 +20,10 @@ fn run_for() -> Duration {
 fn eight_concurrent_reviewers_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crowd.db");
-    let units: Vec<NewUnit> = (0..UNITS)
+    let run_for = run_for();
+    // Enough units that the reviewers are still busy when the time is up.
+    let unit_count = 1000 * run_for.as_secs().max(1) as usize;
+    let units: Vec<NewUnit> = (0..unit_count)
         .map(|i| NewUnit {
             ext_id: format!("u{i}"),
             source: format!("Sentence <g1>{i}</g1> of the lesson<x2/>"),
@@ -51,7 +53,6 @@ fn eight_concurrent_reviewers_lose_and_duplicate_nothing() {
         .0
         .id;
 
-    let run_for = run_for();
     let start = Instant::now();
     let workers: Vec<_> = (0..REVIEWERS)
         .map(|w| {
