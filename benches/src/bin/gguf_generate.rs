@@ -2,7 +2,8 @@
 //! sizes 1, 4, 8 and 16 on a fixed number of threads, with peak RSS.
 //!
 //! Usage: `cargo run --release -p oerkit-benches --bin gguf_generate -- [MODEL.gguf] [--threads N]
-//! [--segments N] [--max-new-tokens N]`. Without a path it uses the SmolLM2 file in the model cache
+//! [--segments N] [--max-new-tokens N] [--dequantize]`. Set `RAYON_NUM_THREADS` to the same
+//! thread count: candle sizes its own worker pool from it. Without a path it uses the SmolLM2 file in the model cache
 //! (`$OERKIT_MODELS`, else `~/.cache/oerkit/models`). Segments are the first lines of the OpenStax
 //! statistics corpus, each wrapped in a translate-to-Spanish chat prompt; decoding is greedy.
 //! The same prompts and settings can be fed to llama.cpp with `--dump-prompts FILE` (one JSON
@@ -36,6 +37,7 @@ fn main() -> Result<()> {
     let mut segments = 16usize;
     let mut max_new_tokens = 48usize;
     let mut dump = None;
+    let mut weights = oerkit_gguf::WeightFormat::Quantized;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
@@ -43,6 +45,7 @@ fn main() -> Result<()> {
             "--threads" => threads = value("--threads")?.parse()?,
             "--segments" => segments = value("--segments")?.parse()?,
             "--max-new-tokens" => max_new_tokens = value("--max-new-tokens")?.parse()?,
+            "--dequantize" => weights = oerkit_gguf::WeightFormat::Dequantized,
             "--dump-prompts" => dump = Some(PathBuf::from(value("--dump-prompts")?)),
             other if other.starts_with("--") => bail!("unknown option {other}"),
             path => model_path = Some(PathBuf::from(path)),
@@ -63,6 +66,7 @@ fn main() -> Result<()> {
         &model_path,
         &LoadOptions {
             threads: Some(threads),
+            weights,
         },
     )?;
     let load_s = load_started.elapsed().as_secs_f64();
@@ -83,7 +87,7 @@ fn main() -> Result<()> {
     }
     let prompt_tokens: usize = prompts.iter().map(Vec::len).sum();
     println!(
-        "model {} ({}), {} segments, {prompt_tokens} prompt tokens, max {max_new_tokens} new tokens, {threads} threads, load {load_s:.2} s",
+        "model {} ({}, {weights:?} weights), {} segments, {prompt_tokens} prompt tokens, max {max_new_tokens} new tokens, {threads} threads, load {load_s:.2} s",
         model_path.display(),
         model.architecture().name(),
         prompts.len(),
@@ -118,6 +122,13 @@ fn main() -> Result<()> {
             None => reference = Some(ids),
             Some(r) => {
                 let same = r.iter().zip(&ids).filter(|(a, b)| a == b).count();
+                if std::env::var_os("GGUF_BENCH_DEBUG").is_some() {
+                    for (a, b) in r.iter().zip(&ids) {
+                        if a != b {
+                            println!("  batch 1: {a:?}\n  batch {batch}: {b:?}");
+                        }
+                    }
+                }
                 if same != ids.len() {
                     println!(
                         "      (batch {batch}: {same}/{} outputs equal to batch 1)",

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::meta;
-use crate::model::{Architecture, Model, ModelConfig};
+use crate::model::{Architecture, Model, ModelConfig, WeightFormat};
 use crate::tokenizer::Tokenizer;
 
 /// How to load a model.
@@ -18,6 +18,9 @@ use crate::tokenizer::Tokenizer;
 pub struct LoadOptions {
     /// CPU threads for the forward pass; `None` uses all cores (or `RAYON_NUM_THREADS`).
     pub threads: Option<usize>,
+    /// Quantized (default: llama.cpp numerics, least memory) or dequantized f32 weights (more
+    /// memory, higher batched throughput on CPU).
+    pub weights: WeightFormat,
 }
 
 /// Decoding settings.
@@ -133,7 +136,7 @@ impl GgufModel {
         let chat_template =
             ChatTemplate::from_metadata(&content.metadata, &tokenizer).map_err(in_file)?;
         let name = meta::opt_string(&content.metadata, "general.name").map_err(in_file)?;
-        let model = Model::load(config, &content, &mut file).map_err(in_file)?;
+        let model = Model::load(config, &content, &mut file, options.weights).map_err(in_file)?;
         if model.vocab_size() < tokenizer.vocab_size() {
             return Err(Error::metadata(
                 "tokenizer.ggml.tokens",

@@ -17,5 +17,5 @@ pub mod tokenizer;
 pub use chat::{ChatMessage, ChatTemplate, TemplateSource};
 pub use engine::{Generation, GenerationConfig, GgufModel, LoadOptions, StopReason};
 pub use error::{Error, Result};
-pub use model::Architecture;
+pub use model::{Architecture, WeightFormat};
 pub use tokenizer::{TokenType, Tokenizer};

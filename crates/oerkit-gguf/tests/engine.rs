@@ -62,8 +62,10 @@ fn same_or_near_tie(engine: &GgufModel, prompt: &str, a: &[u32], b: &[u32]) -> R
     }
 }
 
-/// With `exact`, batched and one-at-a-time outputs must be identical (SmolLM2's Q4_1/Q8_0 layers run
-/// row-independent kernels); otherwise they may differ at a near-tie.
+/// With `exact`, batched and one-at-a-time outputs must be identical; otherwise they may differ at a
+/// near-tie. Exact equality is not guaranteed by candle: its f32 matmuls pick kernels by row count,
+/// so a row's last bits depend on the batch shape, and SmolLM2's chat outputs have many near-ties
+/// (e.g. 0.065 apart on the first token of an OpenStax sentence).
 fn batched_equals_unbatched(model: &TestModel, prompts: Vec<String>, exact: bool) {
     let engine = load(model);
     let config = GenerationConfig {
@@ -119,7 +121,7 @@ fn smollm2_batched_generation_equals_unbatched() {
     let engine = load(&SMOLLM2);
     let prompts = chat_prompts(&engine, TEXTS);
     drop(engine);
-    batched_equals_unbatched(&SMOLLM2, prompts, true);
+    batched_equals_unbatched(&SMOLLM2, prompts, false);
 }
 
 #[test]

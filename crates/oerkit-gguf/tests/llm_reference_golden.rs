@@ -6,14 +6,18 @@
 mod common;
 
 use common::{TestModel, QWEN, SMOLLM2};
-use oerkit_gguf::{GenerationConfig, GgufModel, LoadOptions, StopReason};
+use oerkit_gguf::{GenerationConfig, GgufModel, LoadOptions, StopReason, WeightFormat};
 
 fn reference(model: &TestModel) -> serde_json::Value {
     common::read_json("gguf-llm-reference/llm_reference.json")["models"][model.key].clone()
 }
 
-fn load(model: &TestModel) -> GgufModel {
-    GgufModel::load(&common::model_path(model), &LoadOptions::default()).unwrap()
+fn load(model: &TestModel, weights: WeightFormat) -> GgufModel {
+    let options = LoadOptions {
+        weights,
+        ..LoadOptions::default()
+    };
+    GgufModel::load(&common::model_path(model), &options).unwrap()
 }
 
 /// llama.cpp's greedy tokens with the end-of-generation token appended when it stopped on one.
@@ -40,9 +44,9 @@ fn argmax(row: &[f32]) -> (usize, f32) {
 }
 
 /// Check 1 (teacher-forced) and check 3 (first position) from one forward pass per prompt.
-fn teacher_forced_and_first_position(model: &TestModel) {
+fn teacher_forced_and_first_position(model: &TestModel, weights: WeightFormat) {
     let reference = reference(model);
-    let engine = load(model);
+    let engine = load(model, weights);
     let mut failures = Vec::new();
     let mut positions = 0;
     for prompt in reference["prompts"].as_array().unwrap() {
@@ -111,7 +115,7 @@ fn teacher_forced_and_first_position(model: &TestModel) {
 /// (`stable_prefix_margin_0.25`). All prompts run as one batch, so this also covers padding.
 fn free_running_stable_prefix(model: &TestModel) {
     let reference = reference(model);
-    let engine = load(model);
+    let engine = load(model, WeightFormat::Quantized);
     let prompts = reference["prompts"].as_array().unwrap();
     let prompt_ids: Vec<Vec<u32>> = prompts
         .iter()
@@ -145,7 +149,7 @@ fn free_running_stable_prefix(model: &TestModel) {
 
 #[test]
 fn smollm2_teacher_forced_and_first_position_agree_with_llama_cpp() {
-    teacher_forced_and_first_position(&SMOLLM2);
+    teacher_forced_and_first_position(&SMOLLM2, WeightFormat::Quantized);
 }
 
 #[test]
@@ -155,10 +159,17 @@ fn smollm2_free_running_matches_llama_cpp_stable_prefix() {
 
 #[test]
 fn qwen_teacher_forced_and_first_position_agree_with_llama_cpp() {
-    teacher_forced_and_first_position(&QWEN);
+    teacher_forced_and_first_position(&QWEN, WeightFormat::Quantized);
 }
 
 #[test]
 fn qwen_free_running_matches_llama_cpp_stable_prefix() {
     free_running_stable_prefix(&QWEN);
+}
+
+/// Dequantized (f32) weights skip activation quantization, like transformers' fp32 run, which the
+/// reference README shows passing the same checks.
+#[test]
+fn smollm2_dequantized_weights_agree_with_llama_cpp() {
+    teacher_forced_and_first_position(&SMOLLM2, WeightFormat::Dequantized);
 }
