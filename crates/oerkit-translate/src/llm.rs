@@ -38,11 +38,12 @@ pub struct ChatReply {
 pub trait ChatModel {
     /// Engine name, model id and file hash, decoding parameters.
     fn info(&self) -> EngineInfo;
-    /// Answers each conversation; `max_new_tokens` bounds every reply.
+    /// Answers each conversation; `max_new_tokens` bounds every reply, which also ends at any of `stop`.
     fn chat(
         &mut self,
         conversations: &[Vec<ChatMessage>],
         max_new_tokens: usize,
+        stop: &[String],
     ) -> Result<Vec<ChatReply>, EngineError>;
     /// Tokens in `text` (to bound replies and fit the context).
     fn count_tokens(&self, text: &str) -> usize;
@@ -113,7 +114,14 @@ impl<M: ChatModel> TranslationEngine for LlmTranslator<M> {
         // Translations rarely exceed twice the source length in tokens; the floor covers short segments.
         let max_new = (longest * 2 + 16).min(1024);
         let start = Instant::now();
-        let replies = self.model.chat(&conversations, max_new)?;
+        // A source without blank lines wants an answer without them: stopping at the first blank line saves the
+        // tokens small models spend on notes after the translation.
+        let stop = if batch.iter().all(|r| !r.text.contains("\n\n")) {
+            vec!["\n\n".to_string()]
+        } else {
+            Vec::new()
+        };
+        let replies = self.model.chat(&conversations, max_new, &stop)?;
         let seconds = start.elapsed().as_secs_f64();
         let total_tokens: usize = replies.iter().map(|r| r.tokens).sum::<usize>().max(1);
         Ok(batch
@@ -157,7 +165,7 @@ pub fn summarize<M: ChatModel>(
     // Words are ~1.5 tokens in European languages; leave room to finish the last sentence.
     let max_new = words * 2 + 32;
     let reply = model
-        .chat(&[conv], max_new)?
+        .chat(&[conv], max_new, &[])?
         .into_iter()
         .next()
         .ok_or_else(|| EngineError::Failed("no reply".into()))?;
@@ -179,6 +187,11 @@ pub fn clean_reply(reply: &str, source: &str) -> String {
         }
     }
     let mut text = text.to_string();
+    if !source.contains("\n\n") {
+        if let Some(pos) = text.find("\n\n") {
+            text.truncate(pos);
+        }
+    }
     if !source.contains('\n') {
         if let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) {
             text = first.to_string();

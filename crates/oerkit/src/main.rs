@@ -2,6 +2,12 @@
 //! `cmd/<name>.rs`, turns its flags into library settings once, and calls the library.
 
 mod cmd;
+mod doc_io;
+mod engines;
+mod licensing;
+mod progress;
+mod queue;
+mod util;
 
 use clap::{Parser, Subcommand};
 
@@ -18,9 +24,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // SUBCOMMANDS: one variant per subcommand; each helper adds its own lines here.
-    /// The human review queue: status, next, accept, edit, reject, comment, history, queue, import-triples.
+    /// Print the translatable units of a file as JSONL.
+    Extract(cmd::extract::ExtractArgs),
+    /// Pseudo-translate files (the localisation check) or write them back unchanged (--identity).
+    Pseudo(cmd::pseudo::PseudoArgs),
+    /// Show each file's licence and whether a translation may be shared.
+    License(cmd::license::LicenseArgs),
+    /// Translate files or whole course folders with a local model.
+    Translate(cmd::translate::TranslateArgs),
+    /// Write an abstract of a resource with a local model.
+    Summarize(cmd::summarize::SummarizeArgs),
+    /// The human review queue: status, next, accept, edit, reject, comment, history, import-triples.
     Review(cmd::review::ReviewArgs),
-    /// Export a reviewed job: the approved document, a TMX memory or the JSONL research dataset.
+    /// Export a reviewed job: TMX memory of approved pairs or the JSONL research dataset.
     Export(cmd::export::ExportArgs),
     /// Score a translation against references: BLEU, chrF, chrF++, TER exactly as sacrebleu.
     Eval(cmd::eval::EvalArgs),
@@ -48,6 +64,11 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.verbose);
     let result: anyhow::Result<std::process::ExitCode> = match cli.command {
         // DISPATCH: one arm per subcommand.
+        Command::Extract(args) => cmd::extract::run(args),
+        Command::Pseudo(args) => cmd::pseudo::run(args),
+        Command::License(args) => cmd::license::run(args),
+        Command::Translate(args) => cmd::translate::run(args),
+        Command::Summarize(args) => cmd::summarize::run(args),
         Command::Review(args) => cmd::review::run(args),
         Command::Export(args) => cmd::export::run(args),
         Command::Eval(args) => cmd::eval::run(args),

@@ -1,0 +1,198 @@
+//! Choosing and opening the engine behind `translate` and `summarize`: a catalog id (fetched on first
+//! use), a local model path, or the catalog's default for the language pair.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use oerkit_gguf::{ChatMessage as GgufMessage, GenerationConfig, GgufModel, LoadOptions};
+use oerkit_models::{Catalog, Format, ModelStore, Progress, ResolvedModel, Task};
+use oerkit_translate::llm::{ChatMessage, ChatModel, ChatReply, LlmTranslator};
+use oerkit_translate::{EngineError, EngineInfo, PromptSet, TranslationEngine};
+use serde_json::json;
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default)]
+pub struct EngineChoice {
+    pub model: Option<String>,
+    pub catalog: Option<PathBuf>,
+    pub prompts: Option<PathBuf>,
+    pub source_lang: Option<String>,
+    pub target_lang: String,
+    pub batch: usize,
+    pub beam: usize,
+    pub max_tokens: Option<usize>,
+}
+
+/// Resolves the model files for `task`, fetching a catalog model on first use.
+pub fn resolve_model(choice: &EngineChoice, task: Task) -> Result<(ResolvedModel, Option<String>)> {
+    if let Some(m) = &choice.model {
+        let path = Path::new(m);
+        if path.exists() {
+            let resolved = oerkit_models::resolve_local(path)?;
+            return Ok((resolved, None));
+        }
+    }
+    let catalog = Catalog::load(choice.catalog.as_deref())?;
+    let store = ModelStore::from_env()?;
+    let entry = match &choice.model {
+        Some(id) => catalog.get(id)?.clone(),
+        None => {
+            let runnable = |e: &oerkit_models::ModelEntry| e.format == Format::Gguf;
+            let tgt = Some(choice.target_lang.as_str()).filter(|t| !t.is_empty());
+            match catalog.default_model_for(
+                &store,
+                task,
+                choice.source_lang.as_deref(),
+                tgt,
+                runnable,
+            ) {
+                Some(c) => {
+                    tracing::info!(model = %c.entry.id, cached = c.cached, "default model");
+                    c.entry
+                }
+                None => bail!(
+                    "no model in the catalog can do {} here; pass --model",
+                    task.as_str()
+                ),
+            }
+        }
+    };
+    if !entry.tasks.contains(&task) {
+        bail!(
+            "model '{}' cannot {}; its tasks are: {:?}",
+            entry.id,
+            task.as_str(),
+            entry.tasks
+        );
+    }
+    if !store.is_cached(&entry) {
+        eprintln!(
+            "fetching model '{}' into {} (first use)",
+            entry.id,
+            store.root().display()
+        );
+    }
+    let resolved = store.ensure(&entry, &Progress::stderr())?;
+    let sha = entry.files.first().and_then(|f| f.sha256.clone());
+    Ok((resolved, sha))
+}
+
+/// Opens a chat LLM (GGUF) for `task`.
+pub fn open_chat_model(choice: &EngineChoice, task: Task) -> Result<GgufChat> {
+    let (resolved, sha) = resolve_model(choice, task)?;
+    if resolved.format != Format::Gguf {
+        bail!(
+            "model '{}' is a {:?} model; this command runs GGUF instruction models (e.g. smollm2-135m-instruct)",
+            resolved.id,
+            resolved.format
+        );
+    }
+    let file = resolved.primary_file().to_path_buf();
+    let sha = match sha {
+        Some(s) => s,
+        None => {
+            oerkit_models::sha256_file(&file)
+                .with_context(|| format!("{}: cannot hash", file.display()))?
+                .1
+        }
+    };
+    let model = GgufModel::load(&file, &LoadOptions::default())?;
+    let config = GenerationConfig {
+        batch_size: choice.batch.max(1),
+        ..GenerationConfig::default()
+    };
+    Ok(GgufChat {
+        model,
+        id: resolved.id,
+        sha256: sha,
+        config,
+        max_tokens: choice.max_tokens,
+    })
+}
+
+/// Opens the translation engine the user chose.
+pub fn open_translation_engine(choice: &EngineChoice) -> Result<Box<dyn TranslationEngine>> {
+    if choice.beam > 1 {
+        tracing::warn!(
+            "--beam {} is ignored: LLM engines decode greedily",
+            choice.beam
+        );
+    }
+    let chat = open_chat_model(choice, Task::Translate)?;
+    let prompts = load_prompts(choice.prompts.as_deref())?;
+    Ok(Box::new(LlmTranslator::new(chat, prompts, choice.batch)))
+}
+
+pub fn load_prompts(path: Option<&Path>) -> Result<PromptSet> {
+    Ok(match path {
+        Some(p) => PromptSet::with_file(p)?,
+        None => PromptSet::shipped(),
+    })
+}
+
+/// A GGUF model as a [`ChatModel`].
+pub struct GgufChat {
+    model: GgufModel,
+    id: String,
+    sha256: String,
+    config: GenerationConfig,
+    max_tokens: Option<usize>,
+}
+
+impl ChatModel for GgufChat {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            engine: "gguf".into(),
+            model: self.id.clone(),
+            model_sha256: Some(self.sha256.clone()),
+            decoding: json!({
+                "strategy": if self.config.temperature == 0.0 { "greedy" } else { "sampling" },
+                "temperature": self.config.temperature,
+                "top_p": self.config.top_p,
+                "seed": self.config.seed,
+                "batch_size": self.config.batch_size,
+                "max_new_tokens": self.max_tokens,
+            }),
+            prompt: None,
+        }
+    }
+
+    fn chat(
+        &mut self,
+        conversations: &[Vec<ChatMessage>],
+        max_new_tokens: usize,
+        stop: &[String],
+    ) -> Result<Vec<ChatReply>, EngineError> {
+        let prompts = conversations
+            .iter()
+            .map(|conv| {
+                let messages: Vec<GgufMessage> = conv
+                    .iter()
+                    .map(|m| GgufMessage::new(m.role.clone(), m.content.clone()))
+                    .collect();
+                self.model.render_chat(&messages)
+            })
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|e| EngineError::Failed(e.to_string()))?;
+        let config = GenerationConfig {
+            max_new_tokens: self.max_tokens.unwrap_or(max_new_tokens),
+            stop_strings: stop.to_vec(),
+            ..self.config.clone()
+        };
+        let generations = self
+            .model
+            .generate(&prompts, &config)
+            .map_err(|e| EngineError::Failed(e.to_string()))?;
+        Ok(generations
+            .into_iter()
+            .map(|g| ChatReply {
+                tokens: g.token_ids.len(),
+                text: g.text,
+            })
+            .collect())
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.model.encode_prompt(text).len()
+    }
+}
