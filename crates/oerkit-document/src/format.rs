@@ -256,18 +256,14 @@ pub fn load_str(path: &Path, text: &str, format: Option<FormatKind>) -> Result<D
     let mut doc = kind.format().read(body).map_err(|source| DocError::Parse {
         path: path.to_path_buf(),
         format: kind.name(),
-        source: shift_line(source, bom),
+        // Positions stay as in the body: a BOM is not a character a user sees.
+        source,
     })?;
     if !bom.is_empty() {
         doc.pieces.insert(0, Piece::Raw(bom.to_string()));
     }
     doc.assign_ids();
     Ok(doc)
-}
-
-fn shift_line(e: ParseError, _bom: &str) -> ParseError {
-    // A BOM is not a character a user sees: positions stay as in the body.
-    e
 }
 
 /// Paths of the files under `root` that oerkit can read, sorted, skipping hidden entries.

@@ -66,12 +66,6 @@ pub fn is_translatable(path: &Path, format: Option<FormatKind>) -> bool {
     if format.is_some() {
         return true;
     }
-    let head = std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b[..b.len().min(4096)]).into_owned())
-        .unwrap_or_default();
-    if head.contains('\0') {
-        return false;
-    }
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -80,6 +74,16 @@ pub fn is_translatable(path: &Path, format: Option<FormatKind>) -> bool {
     if is_license_file(&name) {
         return false;
     }
+    // Detection needs only the head of the file; a large course file is not read whole here.
+    let mut head_bytes = Vec::with_capacity(4096);
+    if let Ok(f) = std::fs::File::open(path) {
+        use std::io::Read;
+        let _ = f.take(4096).read_to_end(&mut head_bytes);
+    }
+    if head_bytes.contains(&0) {
+        return false;
+    }
+    let head = String::from_utf8_lossy(&head_bytes);
     detect_format(path, &head).is_some()
 }
 
