@@ -2,7 +2,7 @@
 //! sizes 1, 4, 8 and 16 on a fixed number of threads, with peak RSS.
 //!
 //! Usage: `cargo run --release -p oerkit-benches --bin gguf_generate -- [MODEL.gguf] [--threads N]
-//! [--segments N] [--max-new-tokens N] [--dequantize]`. Set `RAYON_NUM_THREADS` to the same
+//! [--segments N] [--max-new-tokens N] [--batches 1,4,8,16] [--dequantize] [--dump-prompts FILE]`. Set `RAYON_NUM_THREADS` to the same
 //! thread count: candle sizes its own worker pool from it. Without a path it uses the SmolLM2 file in the model cache
 //! (`$OERKIT_MODELS`, else `~/.cache/oerkit/models`). Segments are the first lines of the OpenStax
 //! statistics corpus, each wrapped in a translate-to-Spanish chat prompt; decoding is greedy.
@@ -38,6 +38,7 @@ fn main() -> Result<()> {
     let mut max_new_tokens = 48usize;
     let mut dump = None;
     let mut weights = oerkit_gguf::WeightFormat::Quantized;
+    let mut batches = vec![1usize, 4, 8, 16];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
@@ -47,6 +48,13 @@ fn main() -> Result<()> {
             "--max-new-tokens" => max_new_tokens = value("--max-new-tokens")?.parse()?,
             "--dequantize" => weights = oerkit_gguf::WeightFormat::Dequantized,
             "--dump-prompts" => dump = Some(PathBuf::from(value("--dump-prompts")?)),
+            "--batches" => {
+                batches = value("--batches")?
+                    .split(',')
+                    .map(|b| b.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .context("--batches takes a comma-separated list of batch sizes")?
+            }
             other if other.starts_with("--") => bail!("unknown option {other}"),
             path => model_path = Some(PathBuf::from(path)),
         }
@@ -97,7 +105,7 @@ fn main() -> Result<()> {
         "batch", "gen tokens", "seconds", "gen tokens/s", "segments/s", "prompt tokens/s"
     );
     let mut reference: Option<Vec<Vec<u32>>> = None;
-    for batch in [1usize, 4, 8, 16] {
+    for &batch in &batches {
         let config = GenerationConfig {
             max_new_tokens,
             batch_size: batch,

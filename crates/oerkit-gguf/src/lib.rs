@@ -12,6 +12,7 @@ mod engine;
 pub mod error;
 pub mod meta;
 pub mod model;
+pub mod qmatmul;
 pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate, TemplateSource};

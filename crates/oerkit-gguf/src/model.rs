@@ -15,6 +15,7 @@ use candle_core::{Device, Module, Tensor};
 
 use crate::error::{Error, Result};
 use crate::meta::{self, Metadata};
+use crate::qmatmul::BlockMatrix;
 
 /// The architectures this engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,27 +311,23 @@ fn optional_tensor(
 
 /// A weight matrix applied as `x @ W^T`.
 pub enum Linear {
-    Quantized(QMatMul),
-    Q8(Q8Matmul),
-    /// A Q4_1 matrix split into its Q8_0-representable part `d * (q - 8)` and its per-block
-    /// offsets `m + 8d` `(out, in / 32)`: `W x = (d (q - 8)) x + (m + 8d) · blocksum(x)`.
-    Q4_1Split {
-        scaled: Q8Matmul,
-        mins: Tensor,
-    },
+    /// candle's own kernels: dense f32 weights, or quantized types the batched kernel lacks.
+    Candle(QMatMul),
+    /// The batched integer kernel of [`crate::qmatmul`] (llama.cpp numerics: activations
+    /// quantized to 8 bits per 32 values).
+    Blocks(BlockMatrix),
 }
 
 /// How weight matrices are kept in memory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum WeightFormat {
-    /// As stored (quantized), multiplied like llama.cpp does: activations quantized per 32
-    /// values. Smallest memory; matches llama.cpp's logits closely. candle's quantized kernels do
-    /// one dot product per (row, column), so batching adds little throughput.
+    /// Quantized codes (unpacked to 8 bits with per-16 scales, ~1.3 bytes per weight) multiplied
+    /// like llama.cpp does: activations quantized per 32 values, a whole batch per pass over the
+    /// weights. Matches llama.cpp's logits closely; throughput grows with the batch size.
     #[default]
     Quantized,
-    /// Dequantized to f32 at load time: ~4-8x the memory, activations not quantized (closer to
-    /// transformers' fp32 reference than to llama.cpp), and f32 GEMM, whose throughput grows with
-    /// the batch size.
+    /// Dequantized to f32 at load time: ~4x the memory, activations not quantized (closer to
+    /// transformers' fp32 reference than to llama.cpp), candle's f32 GEMM.
     Dequantized,
 }
 
@@ -342,205 +339,41 @@ impl Linear {
     fn with_format(q: Arc<QTensor>, format: WeightFormat) -> Result<Self> {
         match format {
             WeightFormat::Quantized => Self::from_arc(q),
-            WeightFormat::Dequantized => Ok(Linear::Quantized(QMatMul::Tensor(
-                q.dequantize(&Device::Cpu)?,
-            ))),
+            WeightFormat::Dequantized => {
+                Ok(Linear::Candle(QMatMul::Tensor(q.dequantize(&Device::Cpu)?)))
+            }
         }
     }
 
     fn from_arc(q: Arc<QTensor>) -> Result<Self> {
-        let dims = q.shape().dims();
-        let (rows, cols) = match dims {
-            [rows, cols] => (*rows, *cols),
-            _ => return Ok(Linear::Quantized(QMatMul::from_arc(q)?)),
-        };
-        match q.dtype() {
-            GgmlDType::Q4_1 => {
-                let (scaled, mins) = split_q4_1(&q)?;
-                Ok(Linear::Q4_1Split {
-                    scaled: Q8Matmul::from_q8_0_bytes(&scaled, rows, cols)?,
-                    mins,
-                })
-            }
-            GgmlDType::Q5_0 => Ok(Linear::Q8(Q8Matmul::from_q8_0_bytes(
-                &q5_0_as_q8_0(&q)?,
-                rows,
-                cols,
-            )?)),
-            GgmlDType::Q8_0 => Ok(Linear::Q8(Q8Matmul::from_q8_0_bytes(
-                &q.data()?,
-                rows,
-                cols,
-            )?)),
-            _ => Ok(Linear::Quantized(QMatMul::from_arc(q)?)),
+        if q.shape().dims().len() == 2 && BlockMatrix::supports(q.dtype()) {
+            Ok(Linear::Blocks(BlockMatrix::from_qtensor(&q)?))
+        } else {
+            Ok(Linear::Candle(QMatMul::from_arc(q)?))
         }
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Linear::Quantized(m) => m.forward(x),
-            Linear::Q8(m) => m.forward(x),
-            Linear::Q4_1Split { scaled, mins } => {
-                let dims = x.dims().to_vec();
-                let width = dims[dims.len() - 1];
-                let mut block_dims = dims.clone();
-                let last = block_dims.len() - 1;
-                block_dims[last] = width / 32;
-                block_dims.push(32);
-                // The block sums of x *as quantized to Q8_0* (the form `scaled` sees), so the
-                // quantization errors of both parts cancel as in llama.cpp's Q4_1 x Q8_1 kernel.
-                let blocks = x.reshape(block_dims)?;
-                let amax = blocks.abs()?.max_keepdim(candle_core::D::Minus1)?;
-                let d = (amax / 127.0)?;
-                let inverse = d.ne(0f32)?.where_cond(&d.recip()?, &d)?;
-                let q_sum = blocks
-                    .broadcast_mul(&inverse)?
-                    .round()?
-                    .sum_keepdim(candle_core::D::Minus1)?;
-                let d_stored = d
-                    .to_dtype(candle_core::DType::F16)?
-                    .to_dtype(candle_core::DType::F32)?;
-                let sums = (q_sum * d_stored)?.squeeze(candle_core::D::Minus1)?;
-                scaled.forward(x)? + sums.broadcast_matmul(&mins.t()?)?
+            Linear::Candle(m) => m.forward(x),
+            Linear::Blocks(m) => {
+                let mut dims = x.dims().to_vec();
+                let width = dims.pop().unwrap_or(0);
+                if width != m.cols() {
+                    candle_core::bail!(
+                        "activations of width {width} do not fit a ({}, {}) weight matrix",
+                        m.rows(),
+                        m.cols()
+                    );
+                }
+                let batch = dims.iter().product::<usize>();
+                let values = x.flatten_all()?.to_dtype(candle_core::DType::F32)?;
+                let values = values.to_vec1::<f32>()?;
+                let y = m.matmul(&values, batch);
+                dims.push(m.rows());
+                Tensor::from_vec(y, dims, x.device())
             }
         }
-    }
-}
-
-/// Splits a Q4_1 tensor (`d * q + m` per block of 32, `q` in 0..16) into a Q8_0 tensor
-/// `d * (q - 8)` (exact) and the offsets `m + 8d` `(rows, cols / 32)` as f32, so that candle's SIMD Q8_0 kernel does the
-/// bulk of the work instead of its scalar Q4_1 one.
-fn split_q4_1(q: &QTensor) -> Result<(Vec<u8>, Tensor)> {
-    const Q4_1_BYTES: usize = 20;
-    let data = q.data()?;
-    let blocks = data.len() / Q4_1_BYTES;
-    let mut scaled = Vec::with_capacity(blocks * 34);
-    let mut mins = Vec::with_capacity(blocks);
-    for block in data.chunks_exact(Q4_1_BYTES) {
-        // Centre the nibbles (q - 8 in -8..8) and move 8d into the offset: the Q8_0 part then sums
-        // small signed terms instead of large positive ones that the offset part would cancel.
-        scaled.extend_from_slice(&block[0..2]);
-        let d = half_to_f32(u16::from_le_bytes([block[0], block[1]]));
-        let m = half_to_f32(u16::from_le_bytes([block[2], block[3]]));
-        mins.push(m + 8.0 * d);
-        let qs = &block[4..20];
-        let mut values = [0i8; 32];
-        for j in 0..16 {
-            values[j] = (qs[j] & 0x0F) as i8 - 8;
-            values[j + 16] = (qs[j] >> 4) as i8 - 8;
-        }
-        scaled.extend(values.iter().map(|&v| v as u8));
-    }
-    let dims = q.shape().dims().to_vec();
-    let rows = dims[0];
-    let cols = dims[1..].iter().product::<usize>();
-    let mins = Tensor::from_vec(mins, (rows, cols / 32), &Device::Cpu)?;
-    Ok((scaled, mins))
-}
-
-/// IEEE half to f32 (what ggml stores block scales in).
-fn half_to_f32(bits: u16) -> f32 {
-    let sign = ((bits >> 15) & 1) as u32;
-    let exponent = ((bits >> 10) & 0x1F) as u32;
-    let mantissa = (bits & 0x3FF) as u32;
-    let value = match (exponent, mantissa) {
-        (0, 0) => 0.0,
-        (0, m) => (m as f32) * 2f32.powi(-24),
-        (31, 0) => f32::INFINITY,
-        (31, _) => f32::NAN,
-        (e, m) => f32::from_bits(((e + 112) << 23) | (m << 13)),
-    };
-    if sign == 1 {
-        -value
-    } else {
-        value
-    }
-}
-
-/// candle has SIMD dot products for Q8_0 but only scalar ones for Q5_0. Q5_0 stores 32 values
-/// as `d * (q - 16)` with `q` in 0..32, which Q8_0 (`d * q`, `q` an i8) represents exactly, so the
-/// conversion is lossless and the integer dot products are the ones llama.cpp computes (its Q5_0
-/// kernel also multiplies by Q8_0 activations); only the memory grows (34 instead of 22 bytes per
-/// 32 weights).
-fn q5_0_as_q8_0(q: &QTensor) -> Result<Vec<u8>> {
-    const Q5_0_BYTES: usize = 22;
-    let data = q.data()?;
-    let blocks = data.len() / Q5_0_BYTES;
-    let mut out = Vec::with_capacity(blocks * Q8_0_BYTES);
-    for block in data.chunks_exact(Q5_0_BYTES) {
-        let (d, rest) = block.split_at(2);
-        let (qh, qs) = rest.split_at(4);
-        let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
-        out.extend_from_slice(d);
-        let mut values = [0i8; 32];
-        for j in 0..16 {
-            let high0 = (((qh >> j) << 4) & 0x10) as u8;
-            let high1 = ((qh >> (j + 12)) & 0x10) as u8;
-            values[j] = (((qs[j] & 0x0F) | high0) as i8) - 16;
-            values[j + 16] = (((qs[j] >> 4) | high1) as i8) - 16;
-        }
-        out.extend(values.iter().map(|&v| v as u8));
-    }
-    Ok(out)
-}
-
-const Q8_0_BYTES: usize = 34;
-
-/// A Q8_0 matrix multiplied with activations quantized per 32 values, as llama.cpp does.
-///
-/// On AVX-512 CPUs candle 0.11 sends Q8_0 matrices whose input width is a multiple of 256 to a
-/// repacked kernel that quantizes activations per 256 values (Q8_K), which moves logits by ~1%
-/// and breaks agreement with llama.cpp. Splitting such a matrix along its input into two parts
-/// whose widths are not multiples of 256 keeps candle on its per-32 kernel; the split is on block
-/// boundaries, so every product is the same as one unsplit per-32 product.
-pub struct Q8Matmul {
-    /// (matrix of input columns `offset..offset + width`, offset, width)
-    parts: Vec<(QMatMul, usize, usize)>,
-}
-
-impl Q8Matmul {
-    fn from_q8_0_bytes(bytes: &[u8], rows: usize, cols: usize) -> Result<Self> {
-        let blocks_per_row = cols / 32;
-        let widths: Vec<usize> = if cols.is_multiple_of(256) && cols > 32 {
-            vec![cols - 32, 32]
-        } else {
-            vec![cols]
-        };
-        let mut parts = Vec::with_capacity(widths.len());
-        let mut offset = 0;
-        for width in widths {
-            let (first, count) = (offset / 32, width / 32);
-            let mut part = Vec::with_capacity(rows * count * Q8_0_BYTES);
-            for row in 0..rows {
-                let start = (row * blocks_per_row + first) * Q8_0_BYTES;
-                part.extend_from_slice(&bytes[start..start + count * Q8_0_BYTES]);
-            }
-            let q = candle_core::quantized::ggml_file::qtensor_from_ggml(
-                GgmlDType::Q8_0,
-                &part,
-                vec![rows, width],
-                &Device::Cpu,
-            )?;
-            parts.push((QMatMul::from_qtensor(q)?, offset, width));
-            offset += width;
-        }
-        Ok(Q8Matmul { parts })
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if let [(only, _, _)] = self.parts.as_slice() {
-            return only.forward(x);
-        }
-        let last = x.rank() - 1;
-        let mut sum: Option<Tensor> = None;
-        for (m, offset, width) in &self.parts {
-            let y = m.forward(&x.narrow(last, *offset, *width)?.contiguous()?)?;
-            sum = Some(match sum {
-                Some(s) => (s + y)?,
-                None => y,
-            });
-        }
-        sum.ok_or_else(|| candle_core::Error::Msg("empty matmul".to_string()))
     }
 }
 
@@ -867,72 +700,5 @@ impl Model {
             .transpose(1, 2)?
             .reshape((batch, seq_len, cfg.head_count * cfg.head_dim))?;
         Ok(layer.wo.forward(&out)?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn q4_1_split_matches_q4_1_matmul() {
-        let values: Vec<f32> = (0..8192)
-            .map(|i| ((i * 7919) % 1000) as f32 / 91.0 - 4.0)
-            .collect();
-        let w = Tensor::from_vec(values, (32, 256), &Device::Cpu).expect("tensor");
-        let q = QTensor::quantize(&w, GgmlDType::Q4_1).expect("quantize");
-        let dense = q.dequantize(&Device::Cpu).expect("dequantize");
-        let x: Vec<f32> = (0..768)
-            .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
-            .collect();
-        let x = Tensor::from_vec(x, (3, 256), &Device::Cpu).expect("x");
-        let want = x.matmul(&dense.t().expect("t")).expect("matmul");
-        let got = Linear::new(q).expect("split").forward(&x).expect("forward");
-        let diff = (got - &want)
-            .expect("sub")
-            .abs()
-            .expect("abs")
-            .max_all()
-            .expect("max")
-            .to_scalar::<f32>()
-            .expect("scalar");
-        let scale = want
-            .abs()
-            .expect("abs")
-            .max_all()
-            .expect("max")
-            .to_scalar::<f32>()
-            .expect("s");
-        // Only the activations are quantized (to Q8_0, as llama.cpp does): ~1% of the largest value.
-        assert!(diff < 0.02 * scale, "diff {diff} vs scale {scale}");
-    }
-
-    #[test]
-    fn q5_0_to_q8_0_is_lossless() {
-        let values: Vec<f32> = (0..4096)
-            .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0)
-            .collect();
-        let t = Tensor::from_vec(values, (16, 256), &Device::Cpu).expect("tensor");
-        let q5 = QTensor::quantize(&t, GgmlDType::Q5_0).expect("quantize");
-        let want = q5.dequantize(&Device::Cpu).expect("dequantize");
-        let bytes = q5_0_as_q8_0(&q5).expect("convert");
-        let q8 = candle_core::quantized::ggml_file::qtensor_from_ggml(
-            GgmlDType::Q8_0,
-            &bytes,
-            vec![16, 256],
-            &Device::Cpu,
-        )
-        .expect("q8");
-        assert_eq!(q8.dtype(), GgmlDType::Q8_0);
-        let got = q8.dequantize(&Device::Cpu).expect("dequantize");
-        let diff = (got - want)
-            .expect("sub")
-            .abs()
-            .expect("abs")
-            .max_all()
-            .expect("max")
-            .to_scalar::<f32>()
-            .expect("scalar");
-        assert_eq!(diff, 0.0);
     }
 }
