@@ -4,9 +4,10 @@ use std::str::FromStr;
 
 use rustc_hash::FxHashMap;
 
+use crate::ngram::{ngram_keys, PackedKey};
 use crate::signature::Signature;
 use crate::text::{py_lower, py_rstrip, py_split};
-use crate::tokenize::Tokenizer;
+use crate::tokenize::{TokenizeBuffers, Tokenizer};
 use crate::{Metric, MetricScore, MetricsError, SufficientStats};
 
 /// Highest n-gram order (sacrebleu's `MAX_NGRAM_ORDER`).
@@ -184,78 +185,85 @@ pub struct Bleu {
     pub config: BleuConfig,
 }
 
-/// Interns the words of one segment so n-grams can be compared as packed integers.
+/// Reusable per-thread buffers: BLEU runs on many short segments, and allocating tokeniser
+/// buffers, maps and key vectors per segment costs more than the counting itself.
 #[derive(Default)]
-struct WordIds<'a> {
-    ids: FxHashMap<&'a str, u32>,
+struct Scratch {
+    tokenize: TokenizeBuffers,
+    hyp_tokens: Vec<u8>,
+    ref_tokens: Vec<Vec<u8>>,
+    hyp_ids: Vec<u32>,
+    ref_ids: Vec<Vec<u32>>,
+    narrow: Counting<u64>,
+    wide: Counting<u128>,
 }
 
-impl<'a> WordIds<'a> {
-    fn id(&mut self, w: &'a str) -> u32 {
-        let next = self.ids.len() as u32 + 1;
-        *self.ids.entry(w).or_insert(next)
-    }
+/// N-gram keys and counts of one key width.
+#[derive(Default)]
+struct Counting<K> {
+    keys: Vec<K>,
+    ends: Vec<usize>,
+    /// Per n-gram the largest count in any reference (multi-reference clipping).
+    max_ref_counts: FxHashMap<K, u32>,
+    one_ref_counts: FxHashMap<K, u32>,
 }
 
-/// All 1..=4-gram keys of `ids`, sorted (ids are ≥ 1, so the order is the number of
-/// non-zero 32-bit lanes and keys of different orders never collide).
-fn ngram_keys(ids: &[u32], out: &mut Vec<u128>) {
-    out.clear();
-    for n in 1..=MAX_NGRAM_ORDER {
-        if ids.len() < n {
-            break;
-        }
-        for win in ids.windows(n) {
-            let mut key = 0u128;
-            for (lane, &id) in win.iter().enumerate() {
-                key |= (id as u128) << (32 * lane);
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// A tokeniser's output as text.
+fn token_text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("tokenisers only insert ASCII next to ASCII bytes")
+}
+
+/// Bits per word lane in a `u64` key: 4 lanes of 16 bits.
+const NARROW_WORD_BITS: u32 = 16;
+/// Bits per word lane in a `u128` key.
+const WIDE_WORD_BITS: u32 = 32;
+
+/// Clipped matches and totals per order of `hyp` against `refs` (word ids).
+fn ngram_statistics<K: PackedKey>(
+    c: &mut Counting<K>,
+    hyp: &[u32],
+    refs: &[Vec<u32>],
+    bits: u32,
+    stats: &mut BleuStats,
+) {
+    c.max_ref_counts.clear();
+    for (k, r) in refs.iter().enumerate() {
+        ngram_keys(r, MAX_NGRAM_ORDER, bits, &mut c.keys, &mut c.ends);
+        if k == 0 {
+            for &key in &c.keys {
+                *c.max_ref_counts.entry(key).or_insert(0) += 1;
             }
-            out.push(key);
-        }
-    }
-    out.sort_unstable();
-}
-
-fn key_order(key: u128) -> usize {
-    // number of non-zero 32-bit lanes
-    (128 - key.leading_zeros() as usize).div_ceil(32)
-}
-
-/// Run-length encode a sorted key list.
-fn counted(sorted: &[u128], out: &mut Vec<(u128, u32)>) {
-    out.clear();
-    for &k in sorted {
-        match out.last_mut() {
-            Some((last, c)) if *last == k => *c += 1,
-            _ => out.push((k, 1)),
-        }
-    }
-}
-
-/// Merge `b` into `a` keeping the maximum count per key (multi-reference clipping).
-fn merge_max(a: &[(u128, u32)], b: &[(u128, u32)]) -> Vec<(u128, u32)> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
+        } else {
+            c.one_ref_counts.clear();
+            for &key in &c.keys {
+                *c.one_ref_counts.entry(key).or_insert(0) += 1;
             }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push((a[i].0, a[i].1.max(b[j].1)));
-                i += 1;
-                j += 1;
+            for (&key, &n) in &c.one_ref_counts {
+                let max = c.max_ref_counts.entry(key).or_insert(0);
+                *max = (*max).max(n);
             }
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+    ngram_keys(hyp, MAX_NGRAM_ORDER, bits, &mut c.keys, &mut c.ends);
+    let mut start = 0;
+    for (n, &end) in c.ends.iter().enumerate() {
+        stats.total[n] = (end - start) as u64;
+        let mut correct = 0u64;
+        for key in &c.keys[start..end] {
+            if let Some(remaining) = c.max_ref_counts.get_mut(key) {
+                if *remaining > 0 {
+                    *remaining -= 1;
+                    correct += 1;
+                }
+            }
+        }
+        stats.correct[n] = correct;
+        start = end;
+    }
 }
 
 impl Bleu {
@@ -270,6 +278,76 @@ impl Bleu {
         } else {
             self.config.tokenizer.tokenize(py_rstrip(line))
         }
+    }
+
+    /// sacrebleu's `_preprocess_segment` into `out` (tokens as `preprocess` gives them, spacing
+    /// not normalised).
+    fn preprocess_into(&self, line: &str, bufs: &mut TokenizeBuffers, out: &mut Vec<u8>) {
+        if self.config.lowercase {
+            let lowered = py_lower(line);
+            self.config
+                .tokenizer
+                .tokenize_into(py_rstrip(&lowered), bufs, out);
+        } else {
+            self.config
+                .tokenizer
+                .tokenize_into(py_rstrip(line), bufs, out);
+        }
+    }
+
+    fn statistics_with(&self, s: &mut Scratch, hyp: &str, refs: &[&str]) -> BleuStats {
+        self.preprocess_into(hyp, &mut s.tokenize, &mut s.hyp_tokens);
+        s.ref_tokens.resize_with(refs.len(), Vec::new);
+        for (r, out) in refs.iter().zip(s.ref_tokens.iter_mut()) {
+            self.preprocess_into(r, &mut s.tokenize, out);
+        }
+        let Scratch {
+            hyp_tokens,
+            ref_tokens,
+            hyp_ids,
+            ref_ids,
+            narrow,
+            wide,
+            ..
+        } = s;
+        let mut words: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut intern = |w| {
+            let next = words.len() as u32 + 1;
+            *words.entry(w).or_insert(next)
+        };
+        hyp_ids.clear();
+        hyp_ids.extend(py_split(token_text(hyp_tokens)).map(&mut intern));
+        ref_ids.resize_with(refs.len(), Vec::new);
+        for (tokens, ids) in ref_tokens.iter().zip(ref_ids.iter_mut()) {
+            ids.clear();
+            ids.extend(py_split(token_text(tokens)).map(&mut intern));
+        }
+        let n_words = words.len();
+        let ref_ids = &ref_ids[..refs.len()];
+
+        let hyp_len = hyp_ids.len() as u64;
+        // closest reference length, ties → the shorter one
+        let mut closest: Option<(u64, u64)> = None;
+        for ids in ref_ids {
+            let rl = ids.len() as u64;
+            let diff = hyp_len.abs_diff(rl);
+            closest = match closest {
+                None => Some((diff, rl)),
+                Some((d, l)) if diff < d || (diff == d && rl < l) => Some((diff, rl)),
+                keep => keep,
+            };
+        }
+        let mut stats = BleuStats {
+            sys_len: hyp_len,
+            ref_len: closest.map_or(0, |(_, l)| l),
+            ..Default::default()
+        };
+        if n_words < (1 << NARROW_WORD_BITS) {
+            ngram_statistics(narrow, hyp_ids, ref_ids, NARROW_WORD_BITS, &mut stats);
+        } else {
+            ngram_statistics(wide, hyp_ids, ref_ids, WIDE_WORD_BITS, &mut stats);
+        }
+        stats
     }
 
     /// sacrebleu's `compute_bleu` from summed statistics.
@@ -356,56 +434,11 @@ impl Metric for Bleu {
     type Score = BleuScore;
 
     fn segment_statistics(&self, hyp: &str, refs: &[&str]) -> BleuStats {
-        let hyp_tok = self.preprocess(hyp);
-        let refs_tok: Vec<String> = refs.iter().map(|r| self.preprocess(r)).collect();
-        let mut words = WordIds::default();
-        let hyp_ids: Vec<u32> = py_split(&hyp_tok).map(|w| words.id(w)).collect();
-        let mut keys = Vec::new();
-        let mut run = Vec::new();
-        let mut ref_counts: Vec<(u128, u32)> = Vec::new();
-        let mut ref_lens = Vec::with_capacity(refs_tok.len());
-        for (k, r) in refs_tok.iter().enumerate() {
-            let ids: Vec<u32> = py_split(r).map(|w| words.id(w)).collect();
-            ref_lens.push(ids.len() as u64);
-            ngram_keys(&ids, &mut keys);
-            counted(&keys, &mut run);
-            ref_counts = if k == 0 {
-                std::mem::take(&mut run)
-            } else {
-                merge_max(&ref_counts, &run)
-            };
-        }
-        let hyp_len = hyp_ids.len() as u64;
-        // closest reference length, ties → the shorter one
-        let mut closest: Option<(u64, u64)> = None;
-        for &rl in &ref_lens {
-            let diff = hyp_len.abs_diff(rl);
-            closest = match closest {
-                None => Some((diff, rl)),
-                Some((d, l)) if diff < d || (diff == d && rl < l) => Some((diff, rl)),
-                keep => keep,
-            };
-        }
-        let ref_len = closest.map_or(0, |(_, l)| l);
-        ngram_keys(&hyp_ids, &mut keys);
-        counted(&keys, &mut run);
-        let mut stats = BleuStats {
-            sys_len: hyp_len,
-            ref_len,
-            ..Default::default()
-        };
-        let mut j = 0;
-        for &(key, count) in &run {
-            let n = key_order(key) - 1;
-            stats.total[n] += count as u64;
-            while j < ref_counts.len() && ref_counts[j].0 < key {
-                j += 1;
-            }
-            if j < ref_counts.len() && ref_counts[j].0 == key {
-                stats.correct[n] += count.min(ref_counts[j].1) as u64;
-            }
-        }
-        stats
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => self.statistics_with(&mut s, hyp, refs),
+            // re-entered on this thread (cannot happen today): use fresh buffers
+            Err(_) => self.statistics_with(&mut Scratch::default(), hyp, refs),
+        })
     }
 
     fn score_from_stats(&self, stats: &BleuStats) -> BleuScore {
@@ -431,5 +464,24 @@ impl Metric for Bleu {
         sig.push("tok", "tok", self.config.tokenizer.name());
         sig.push("smooth", "s", &self.config.smoothing.signature());
         sig
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More distinct words than 16-bit ids hold: the `u128` key path counts the same way.
+    #[test]
+    fn many_distinct_words_use_wide_keys() {
+        let hyp: String = (0..70_000).map(|i| format!("w{i} ")).collect();
+        let reference: String = (0..70_000).rev().map(|i| format!("w{i} ")).collect();
+        let stats = Bleu::default().segment_statistics(&hyp, &[&reference]);
+        assert_eq!(stats.sys_len, 70_000);
+        assert_eq!(stats.total, [70_000, 69_999, 69_998, 69_997]);
+        // reversed order: every word matches, no longer n-gram does
+        assert_eq!(stats.correct, [70_000, 0, 0, 0]);
+        let same = Bleu::default().segment_statistics(&hyp, &[&reference, &hyp]);
+        assert_eq!(same.correct, same.total);
     }
 }

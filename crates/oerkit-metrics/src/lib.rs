@@ -14,6 +14,7 @@
 pub mod bleu;
 pub mod bootstrap;
 pub mod chrf;
+mod ngram;
 pub mod signature;
 pub mod ter;
 pub mod text;

@@ -57,6 +57,27 @@ impl Tokenizer {
         }
     }
 
+    /// The tokenised line with the same tokens as [`Tokenizer::tokenize`] (whitespace between them
+    /// not normalised), into `out`; reuses `bufs` so scoring many segments does not allocate.
+    pub(crate) fn tokenize_into(self, line: &str, bufs: &mut TokenizeBuffers, out: &mut Vec<u8>) {
+        match self {
+            Tokenizer::Mteval13a => {
+                let mut padded = std::mem::take(&mut bufs.padded);
+                thirteen_a_prepare(line, &mut padded);
+                regexp_passes(padded.as_bytes(), bufs, out);
+                bufs.padded = padded;
+            }
+            Tokenizer::None => {
+                out.clear();
+                out.extend_from_slice(line.as_bytes());
+            }
+            other => {
+                out.clear();
+                out.extend_from_slice(other.tokenize(line).as_bytes());
+            }
+        }
+    }
+
     /// Tokens of `line` as BLEU counts them (`tokenize(line).split()`).
     pub fn tokens(self, line: &str) -> Vec<String> {
         py_split(&self.tokenize(line)).map(str::to_string).collect()
@@ -88,14 +109,33 @@ fn is_regexp_punct(b: u8) -> bool {
     matches!(b, 0x7B..=0x7E | 0x5B..=0x60 | 0x20..=0x26 | 0x28..=0x2B | 0x3A..=0x40 | b'/')
 }
 
+/// Reusable buffers for [`Tokenizer::tokenize_into`].
+#[derive(Default)]
+pub(crate) struct TokenizeBuffers {
+    padded: String,
+    a: Vec<u8>,
+    b: Vec<u8>,
+}
+
 /// sacrebleu's `TokenizerRegexp`: four `re.sub` passes, then `' '.join(line.split())`.
+fn regexp_post_tokenize(line: &str) -> String {
+    let mut bufs = TokenizeBuffers::default();
+    let mut out = Vec::new();
+    regexp_passes(line.as_bytes(), &mut bufs, &mut out);
+    let joined = String::from_utf8(out).expect("only ASCII spaces inserted next to ASCII bytes");
+    normalize_spaces(&joined)
+}
+
+/// The four `re.sub` passes of sacrebleu's `TokenizerRegexp` from `src` into `out` (spaces not
+/// yet normalised).
 ///
 /// Every pattern character is ASCII and `[^0-9]` accepts any code point, so working on bytes
 /// gives the same matches as Python working on code points: a multi-byte character can only
 /// take part in a match through its last byte, and spaces are only inserted next to ASCII bytes.
-fn regexp_post_tokenize(line: &str) -> String {
-    let src = line.as_bytes();
-    let mut a = Vec::with_capacity(src.len() * 2 + 8);
+fn regexp_passes(src: &[u8], bufs: &mut TokenizeBuffers, out: &mut Vec<u8>) {
+    let (a, b2) = (&mut bufs.a, &mut bufs.b);
+    a.clear();
+    a.reserve(src.len() * 2 + 8);
     // 1. isolate ASCII punctuation and symbols
     for &b in src {
         if is_regexp_punct(b) {
@@ -105,7 +145,7 @@ fn regexp_post_tokenize(line: &str) -> String {
         }
     }
     // 2. period and comma unless preceded by a digit: ([^0-9])([\.,]) -> '\1 \2 '
-    let mut b2 = Vec::with_capacity(a.len() + 16);
+    b2.clear();
     let mut i = 0;
     while i < a.len() {
         if i + 1 < a.len() && !a[i].is_ascii_digit() && matches!(a[i + 1], b'.' | b',') {
@@ -117,7 +157,8 @@ fn regexp_post_tokenize(line: &str) -> String {
         }
     }
     // 3. period and comma unless followed by a digit: ([\.,])([^0-9]) -> ' \1 \2'
-    let mut c3 = Vec::with_capacity(b2.len() + 16);
+    let c3 = a;
+    c3.clear();
     let mut i = 0;
     while i < b2.len() {
         if i + 1 < b2.len() && matches!(b2[i], b'.' | b',') && !b2[i + 1].is_ascii_digit() {
@@ -129,22 +170,21 @@ fn regexp_post_tokenize(line: &str) -> String {
         }
     }
     // 4. dash when preceded by a digit: ([0-9])(-) -> '\1 \2 '
-    let mut d4 = Vec::with_capacity(c3.len() + 8);
+    out.clear();
     let mut i = 0;
     while i < c3.len() {
         if i + 1 < c3.len() && c3[i].is_ascii_digit() && c3[i + 1] == b'-' {
-            d4.extend_from_slice(&[c3[i], b' ', b'-', b' ']);
+            out.extend_from_slice(&[c3[i], b' ', b'-', b' ']);
             i += 2;
         } else {
-            d4.push(c3[i]);
+            out.push(c3[i]);
             i += 1;
         }
     }
-    let joined = String::from_utf8(d4).expect("only ASCII spaces inserted next to ASCII bytes");
-    normalize_spaces(&joined)
 }
 
-fn tokenize_13a(line: &str) -> String {
+/// 13a's preprocessing before the regex passes: `<skipped>`, line joins, entities, padding.
+fn thirteen_a_prepare(line: &str, padded: &mut String) {
     let mut s = std::borrow::Cow::Borrowed(line);
     if s.contains("<skipped>") {
         s = s.replace("<skipped>", "").into();
@@ -160,10 +200,15 @@ fn tokenize_13a(line: &str) -> String {
             .replace("&gt;", ">")
             .into();
     }
-    let mut padded = String::with_capacity(s.len() + 2);
+    padded.clear();
     padded.push(' ');
     padded.push_str(&s);
     padded.push(' ');
+}
+
+fn tokenize_13a(line: &str) -> String {
+    let mut padded = String::new();
+    thirteen_a_prepare(line, &mut padded);
     regexp_post_tokenize(&padded)
 }
 
