@@ -4,8 +4,10 @@
 //! time); a journal makes an interrupted batch resume where it stopped.
 //!
 //! Depends on `oerkit-document` for units and placeholders, and on no engine: engines implement
-//! [`TranslationEngine`] (the GGUF LLM adapter is [`llm::LlmTranslator`] over any [`llm::ChatModel`]).
+//! [`TranslationEngine`] (the GGUF LLM adapter is [`llm::LlmTranslator`] over any [`llm::ChatModel`]);
+//! [`apertium::ApertiumEngine`] drives an installed Apertium through its command line.
 
+pub mod apertium;
 pub mod engine;
 pub mod journal;
 pub mod languages;
