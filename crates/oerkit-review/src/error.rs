@@ -49,6 +49,8 @@ pub enum ReviewError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: {message}; nothing was imported")]
+    ForeignXliff { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
 }

@@ -18,6 +18,7 @@ pub mod schema;
 pub mod similarity;
 pub mod sqlite;
 pub mod store;
+pub mod xliff;
 
 pub use crowd::{Agreement, UnitStatus};
 pub use error::{Result, ReviewError};

@@ -9,6 +9,7 @@ use crate::model::*;
 use crate::placeholders;
 use crate::schema::{self, APPLICATION_ID};
 use crate::store::{Added, ReviewStore, DEFAULT_TM_THRESHOLD};
+use crate::xliff::{ImportCounts, ImportResult, ReturnedState, ReturnedTarget, UnitImport};
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
 };
@@ -806,6 +807,82 @@ fn add_units_in(
     Ok(added)
 }
 
+/// Decides and records one returned XLIFF target inside `tx` (see [`crate::xliff`] for the mapping).
+fn import_one(
+    tx: &Connection,
+    job_id: i64,
+    reviewer: &str,
+    t: &ReturnedTarget,
+) -> Result<UnitImport> {
+    let unit = load_unit(tx, t.unit_id)?;
+    if unit.job_id != job_id {
+        return Err(ReviewError::Invalid(format!(
+            "unit {} is not in job {job_id}; this is a bug in the XLIFF import",
+            unit.id
+        )));
+    }
+    let mut report = UnitImport {
+        unit_id: unit.id,
+        ext_id: t.ext_id.clone(),
+        xliff_id: t.xliff_id.clone(),
+        line: t.line,
+        state: t.state_name.clone(),
+        result: ImportResult::Untranslated,
+        review_id: None,
+        status: Some(unit.status),
+        message: None,
+    };
+    let Some(text) = t.text.as_deref() else {
+        return Ok(report);
+    };
+    let changed = unit.current_text.as_deref() != Some(text);
+    let action = match t.state {
+        ReturnedState::Untranslated => return Ok(report),
+        ReturnedState::NeedsReview => {
+            report.result = ImportResult::NeedsReview;
+            return Ok(report);
+        }
+        ReturnedState::Translated if !changed => {
+            report.result = ImportResult::Unchanged;
+            return Ok(report);
+        }
+        ReturnedState::Translated => Action::Edit,
+        ReturnedState::Confirmed if changed => Action::Edit,
+        ReturnedState::Confirmed => Action::Accept,
+    };
+    let latest = unit
+        .reviews
+        .iter()
+        .rev()
+        .find(|r| r.reviewer == reviewer && r.action != Action::Comment);
+    if latest.is_some_and(|r| r.final_text.as_deref() == Some(text)) {
+        report.result = ImportResult::AlreadyRecorded;
+        return Ok(report);
+    }
+    let mut review = NewReview::new(unit.id, reviewer, action);
+    review.text = Some(text.to_string());
+    match submit_in(tx, &review, None) {
+        Ok(outcome) => {
+            report.result = match action {
+                Action::Accept => ImportResult::Accept,
+                _ => ImportResult::Edit,
+            };
+            report.review_id = Some(outcome.review_id);
+            report.status = Some(outcome.status);
+        }
+        // Both are refused before anything is written, so the rest of the file can still be recorded.
+        Err(e @ (ReviewError::Placeholders { .. } | ReviewError::BadReview { .. })) => {
+            report.result = ImportResult::Refused;
+            report.message = Some(format!(
+                "XLIFF unit {} (line {}): {e}; fix the target in the CAT tool and import the file again",
+                t.xliff_id, t.line
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(report)
+}
+
 fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
     let payload: String = r.get(7)?;
     Ok(Event {
@@ -1162,6 +1239,40 @@ impl ReviewStore for SqliteStore {
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(v)
+        })
+    }
+
+    fn import_returned(
+        &mut self,
+        job_id: i64,
+        reviewer: &str,
+        targets: &[ReturnedTarget],
+        file: &Path,
+        file_sha256: &str,
+    ) -> Result<Vec<UnitImport>> {
+        let reviewer = reviewer.trim();
+        if reviewer.is_empty() {
+            return Err(ReviewError::Invalid(
+                "no reviewer name for the imported reviews; pass --reviewer NAME or set OERKIT_REVIEWER".into(),
+            ));
+        }
+        self.write(|tx| {
+            load_job(tx, job_id)?;
+            let mut out = Vec::with_capacity(targets.len());
+            for t in targets {
+                out.push(import_one(tx, job_id, reviewer, t)?);
+            }
+            let counts = ImportCounts::of(&out);
+            log_event(
+                tx,
+                reviewer,
+                "xliff_imported",
+                Some(job_id),
+                None,
+                None,
+                json!({"file": file.display().to_string(), "sha256": file_sha256, "counts": counts}),
+            )?;
+            Ok(out)
         })
     }
 

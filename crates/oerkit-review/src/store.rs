@@ -4,6 +4,8 @@
 use crate::crowd::Agreement;
 use crate::error::Result;
 use crate::model::*;
+use crate::xliff::{ReturnedTarget, UnitImport};
+use std::path::Path;
 
 /// Default similarity a memory match needs to be offered as a fuzzy suggestion.
 pub const DEFAULT_TM_THRESHOLD: f64 = 0.75;
@@ -57,6 +59,18 @@ pub trait ReviewStore {
     /// Every review of the job with its unit and suggestion, in review order.
     fn research_rows(&self, job_id: i64) -> Result<Vec<ResearchRow>>;
     fn approved_pairs(&self, job_id: i64) -> Result<Vec<ApprovedPair>>;
+    /// Records the targets of a post-edited XLIFF as `reviewer`'s reviews of job `job_id`, in one
+    /// transaction with one `xliff_imported` event (see [`crate::xliff`] for what each state means).
+    /// A target that breaks placeholders is refused on its own and reported; a target this reviewer's
+    /// latest review already has is not recorded again.
+    fn import_returned(
+        &mut self,
+        job_id: i64,
+        reviewer: &str,
+        targets: &[ReturnedTarget],
+        file: &Path,
+        file_sha256: &str,
+    ) -> Result<Vec<UnitImport>>;
     /// The per-database secret used to pseudonymise reviewer names in exports.
     fn pseudonym_salt(&self) -> Result<String>;
 }
