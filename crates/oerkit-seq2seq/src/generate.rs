@@ -1,0 +1,445 @@
+//! Model-independent decoding: the [`Seq2SeqModel`] seam an encoder-decoder implements, and greedy and
+//! beam search that reproduce Hugging Face `generate` (transformers 5.x, vectorised beam search) token
+//! for token: logits processors `NoBadWords` (pad), `MinNewTokensLength`, `ForcedEOS` at the last step;
+//! beam search keeps 2·num_beams candidates per step, lets only the top num_beams finish, scores a
+//! finished hypothesis `sum_logprobs / n_generated^length_penalty`, and stops a batch item with the
+//! `early_stopping=False` heuristic. Rows of a batch are independent, so finished rows and batch items
+//! are dropped from the model's state instead of being decoded on as padding (same result, less work).
+
+use candle_core::{Device, Tensor};
+
+use crate::error::Result;
+
+/// The generation-relevant facts of a checkpoint (config.json / generation_config.json).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seq2SeqConfig {
+    pub decoder_start_token_id: u32,
+    pub eos_token_id: u32,
+    pub pad_token_id: u32,
+    /// Width of the logits.
+    pub vocab_size: usize,
+    /// Most decoder positions (start token included) the model supports.
+    pub max_length: usize,
+    /// Single-token `bad_words_ids` (multi-token entries are not supported and are left out).
+    pub bad_words_ids: Vec<u32>,
+}
+
+/// An encoder-decoder that decodes one position at a time with a cache. The model owns its state:
+/// the encoder output of the current batch, its padding mask, and the decoder's key/value caches.
+pub trait Seq2SeqModel {
+    fn config(&self) -> &Seq2SeqConfig;
+
+    /// Encodes a right-padded batch: `input_ids` u32 `[batch, src_len]`, `attention_mask` u32
+    /// `[batch, src_len]` (1 = token, 0 = padding). Clears any previous decoder state.
+    fn encode(&mut self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<()>;
+
+    /// Feeds one token per row at the next decoder position; returns raw float32 logits `[rows, vocab]`
+    /// for that position (no logits processor applied).
+    fn decode_step(&mut self, tokens: &[u32]) -> Result<Tensor>;
+
+    /// Keeps the given rows of every per-row state (encoder output, mask, caches), in that order;
+    /// an index may repeat (beam search expands a batch item into its beams this way).
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()>;
+
+    /// Drops all batch state.
+    fn reset(&mut self);
+}
+
+/// Decoding settings, with Hugging Face's names and meanings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    /// 1 = greedy.
+    pub num_beams: usize,
+    pub length_penalty: f32,
+    pub early_stopping: bool,
+    /// Tokens generated after the start token, EOS included; the last one is forced to be EOS.
+    pub max_new_tokens: usize,
+    /// EOS is banned until this many tokens were generated.
+    pub min_new_tokens: usize,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            num_beams: 1,
+            length_penalty: 1.0,
+            early_stopping: false,
+            max_new_tokens: 256,
+            min_new_tokens: 0,
+        }
+    }
+}
+
+/// One output: the generated ids after the start token (ending with EOS unless the model's position
+/// limit cut it) and, for beam search, the length-penalised score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hypothesis {
+    pub tokens: Vec<u32>,
+    pub score: Option<f32>,
+}
+
+/// Pads a batch of id sequences on the right with `pad`; returns `(input_ids, attention_mask)`.
+pub fn pad_batch(batch: &[Vec<u32>], pad: u32, device: &Device) -> Result<(Tensor, Tensor)> {
+    let width = batch.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let mut ids = Vec::with_capacity(batch.len() * width);
+    let mut mask = Vec::with_capacity(batch.len() * width);
+    for row in batch {
+        ids.extend_from_slice(row);
+        mask.extend(std::iter::repeat_n(1u32, row.len()));
+        ids.extend(std::iter::repeat_n(pad, width - row.len()));
+        mask.extend(std::iter::repeat_n(0u32, width - row.len()));
+    }
+    Ok((
+        Tensor::from_vec(ids, (batch.len(), width), device)?,
+        Tensor::from_vec(mask, (batch.len(), width), device)?,
+    ))
+}
+
+/// Generates for every input (already tokenised, each with its EOS); one hypothesis per input.
+pub fn generate(
+    model: &mut dyn Seq2SeqModel,
+    inputs: &[Vec<u32>],
+    opts: &GenerateOptions,
+    device: &Device,
+) -> Result<Vec<Hypothesis>> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cfg = model.config().clone();
+    // max_length as generate() computes it from max_new_tokens (start token + new tokens), capped by the
+    // model's positions.
+    let max_length = (1 + opts.max_new_tokens).min(cfg.max_length);
+    let (ids, mask) = pad_batch(inputs, cfg.pad_token_id, device)?;
+    model.reset();
+    model.encode(&ids, &mask)?;
+    let result = if opts.num_beams <= 1 {
+        greedy(model, inputs.len(), &cfg, opts, max_length)
+    } else {
+        beam_search(model, inputs.len(), &cfg, opts, max_length)
+    };
+    model.reset();
+    result
+}
+
+/// What the logits processors allow at one step.
+struct StepRules<'a> {
+    banned: &'a [u32],
+    eos: u32,
+    ban_eos: bool,
+    force_eos: bool,
+}
+
+impl<'a> StepRules<'a> {
+    fn new(
+        cfg: &'a Seq2SeqConfig,
+        opts: &GenerateOptions,
+        cur_len: usize,
+        max_length: usize,
+    ) -> Self {
+        Self {
+            banned: &cfg.bad_words_ids,
+            eos: cfg.eos_token_id,
+            ban_eos: cur_len - 1 < opts.min_new_tokens,
+            // ForcedEOSTokenLogitsProcessor: when the sequence (start token included) has max_length - 1
+            // tokens, only EOS remains, with score 0.
+            force_eos: cur_len == max_length - 1,
+        }
+    }
+
+    /// Applies the processors in place to one row of scores.
+    fn apply(&self, scores: &mut [f32]) {
+        if self.force_eos {
+            scores.fill(f32::NEG_INFINITY);
+            if let Some(s) = scores.get_mut(self.eos as usize) {
+                *s = 0.0;
+            }
+            return;
+        }
+        for &id in self.banned {
+            if let Some(s) = scores.get_mut(id as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        if self.ban_eos {
+            if let Some(s) = scores.get_mut(self.eos as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
+/// First index of the maximum, like `torch.argmax`.
+fn argmax(scores: &[f32]) -> u32 {
+    let mut best = 0usize;
+    for (i, &s) in scores.iter().enumerate() {
+        if s > scores[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn greedy(
+    model: &mut dyn Seq2SeqModel,
+    batch: usize,
+    cfg: &Seq2SeqConfig,
+    opts: &GenerateOptions,
+    max_length: usize,
+) -> Result<Vec<Hypothesis>> {
+    let mut outputs: Vec<Vec<u32>> = vec![Vec::new(); batch];
+    // `active[r]` = the batch item decoded in model row r.
+    let mut active: Vec<usize> = (0..batch).collect();
+    let mut last: Vec<u32> = vec![cfg.decoder_start_token_id; batch];
+    let mut cur_len = 1;
+    while cur_len < max_length && !active.is_empty() {
+        let logits = model.decode_step(&last)?.to_vec2::<f32>()?;
+        let rules = StepRules::new(cfg, opts, cur_len, max_length);
+        let mut keep = Vec::with_capacity(active.len());
+        let mut next_active = Vec::with_capacity(active.len());
+        last.clear();
+        for (row, mut scores) in logits.into_iter().enumerate() {
+            rules.apply(&mut scores);
+            let token = argmax(&scores);
+            let item = active[row];
+            outputs[item].push(token);
+            if token != cfg.eos_token_id {
+                keep.push(row as u32);
+                next_active.push(item);
+                last.push(token);
+            }
+        }
+        if next_active.len() != active.len() && !next_active.is_empty() {
+            model.select_rows(&keep)?;
+        }
+        active = next_active;
+        cur_len += 1;
+    }
+    Ok(outputs
+        .into_iter()
+        .map(|tokens| Hypothesis {
+            tokens,
+            score: None,
+        })
+        .collect())
+}
+
+/// Score offset transformers adds to rule a candidate out (kept as arithmetic, not a flag, where the
+/// ordering it produces matters).
+const EXCLUDED: f32 = -1.0e9;
+
+struct BeamItem {
+    /// Running beams: generated tokens and cumulative log-probability.
+    running: Vec<(Vec<u32>, f32)>,
+    /// Finished hypotheses, best first, at most num_beams.
+    finished: Vec<(Vec<u32>, f32)>,
+    done: bool,
+}
+
+fn log_softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
+    let log_sum = sum.ln();
+    for x in row.iter_mut() {
+        *x = *x - max - log_sum;
+    }
+}
+
+fn beam_search(
+    model: &mut dyn Seq2SeqModel,
+    batch: usize,
+    cfg: &Seq2SeqConfig,
+    opts: &GenerateOptions,
+    max_length: usize,
+) -> Result<Vec<Hypothesis>> {
+    let k = opts.num_beams;
+    let vocab = cfg.vocab_size;
+    let expand: Vec<u32> = (0..batch as u32)
+        .flat_map(|b| std::iter::repeat_n(b, k))
+        .collect();
+    model.select_rows(&expand)?;
+    let mut items: Vec<BeamItem> = (0..batch)
+        .map(|_| BeamItem {
+            // Only beam 0 is live at first; the others start at -1e9 so step 1 expands beam 0 alone.
+            running: (0..k)
+                .map(|j| (Vec::new(), if j == 0 { 0.0 } else { EXCLUDED }))
+                .collect(),
+            finished: Vec::new(),
+            done: false,
+        })
+        .collect();
+    // Items whose beams are rows of the model, in row order (k rows each).
+    let mut active: Vec<usize> = (0..batch).collect();
+    let mut cur_len = 1;
+    let mut last: Vec<u32> = vec![cfg.decoder_start_token_id; batch * k];
+    while cur_len < max_length && !active.is_empty() {
+        let logits = model.decode_step(&last)?.to_vec2::<f32>()?;
+        let rules = StepRules::new(cfg, opts, cur_len, max_length);
+        let n_generated = cur_len as f32; // tokens after the start once this step's token is added
+        let mut rows_next: Vec<u32> = Vec::new();
+        let mut active_next = Vec::new();
+        last.clear();
+        for (slot, &item_idx) in active.iter().enumerate() {
+            let item = &mut items[item_idx];
+            // (score, flat index beam * vocab + token), the 2k best over all beams
+            let mut cands: Vec<(f32, usize)> = Vec::with_capacity(2 * k + 1);
+            for j in 0..k {
+                let mut scores = logits[slot * k + j].clone();
+                log_softmax_in_place(&mut scores);
+                rules.apply(&mut scores);
+                let base = item.running[j].1;
+                for (t, &s) in scores.iter().enumerate() {
+                    let total = s + base;
+                    push_top(&mut cands, 2 * k, (total, j * vocab + t));
+                }
+            }
+            let hits: Vec<bool> = cands
+                .iter()
+                .map(|&(_, idx)| {
+                    (idx % vocab) as u32 == cfg.eos_token_id || cur_len + 1 >= max_length
+                })
+                .collect();
+            let seq_of = |idx: usize| {
+                let mut s = item.running[idx / vocab].0.clone();
+                s.push((idx % vocab) as u32);
+                s
+            };
+            // Finished hypotheses: only the top k candidates may finish; nothing enters once the item
+            // can no longer improve.
+            let pool_full = item.finished.len() == k;
+            let closed = item.done || (opts.early_stopping && pool_full);
+            if !closed {
+                for (c, &(score, idx)) in cands.iter().enumerate().take(k) {
+                    if !hits[c] || !score.is_finite() {
+                        continue;
+                    }
+                    let normalised = score / n_generated.powf(opts.length_penalty);
+                    insert_finished(&mut item.finished, k, (seq_of(idx), normalised));
+                }
+            }
+            // Running beams for the next step: candidates that hit a stop criterion sink by -1e9.
+            let mut running: Vec<(f32, usize)> = cands
+                .iter()
+                .zip(&hits)
+                .map(|(&(score, idx), &hit)| (if hit { score + EXCLUDED } else { score }, idx))
+                .collect();
+            running.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            running.truncate(k);
+            let new_running: Vec<(Vec<u32>, f32)> =
+                running.iter().map(|&(s, idx)| (seq_of(idx), s)).collect();
+            let parents: Vec<usize> = running.iter().map(|&(_, idx)| idx / vocab).collect();
+            item.running = new_running;
+            // Early-stop heuristic (early_stopping=False): stop once the best running beam, scored at
+            // the current length, cannot beat the worst finished hypothesis.
+            let n_now = cur_len as f32;
+            let best_possible = item.running[0].1 / n_now.powf(opts.length_penalty);
+            let pool_full = item.finished.len() == k;
+            let can_improve = !pool_full
+                || item
+                    .finished
+                    .last()
+                    .is_some_and(|worst| best_possible > worst.1);
+            if !can_improve || (opts.early_stopping && pool_full) {
+                item.done = true;
+            }
+            let all_hit = hits.iter().all(|&h| h);
+            if !item.done && !all_hit {
+                active_next.push(item_idx);
+                for (j, &parent) in parents.iter().enumerate() {
+                    rows_next.push((slot * k + parent) as u32);
+                    last.push(*item.running[j].0.last().expect("a token was just pushed"));
+                }
+            }
+        }
+        if active_next.is_empty() {
+            break;
+        }
+        model.select_rows(&rows_next)?;
+        active = active_next;
+        cur_len += 1;
+    }
+    Ok(items
+        .into_iter()
+        .map(|item| match item.finished.into_iter().next() {
+            Some((tokens, score)) => Hypothesis {
+                tokens,
+                score: Some(score),
+            },
+            // Only when the model's position limit ended decoding before any EOS.
+            None => {
+                let (tokens, score) = item.running.into_iter().next().unwrap_or_default();
+                Hypothesis {
+                    tokens,
+                    score: Some(score / (cur_len as f32).powf(opts.length_penalty)),
+                }
+            }
+        })
+        .collect())
+}
+
+/// Keeps `cands` as the `limit` best by score (ties: lower flat index first, like a stable top-k).
+fn push_top(cands: &mut Vec<(f32, usize)>, limit: usize, cand: (f32, usize)) {
+    if cands.len() == limit {
+        let worst = cands[limit - 1];
+        if cand.0 <= worst.0 || cand.0.is_nan() {
+            return;
+        }
+        cands.pop();
+    }
+    let pos = cands
+        .iter()
+        .position(|c| cand.0 > c.0)
+        .unwrap_or(cands.len());
+    cands.insert(pos, cand);
+}
+
+/// Inserts a finished hypothesis if it is among the `limit` best (existing ones win ties).
+fn insert_finished(pool: &mut Vec<(Vec<u32>, f32)>, limit: usize, hyp: (Vec<u32>, f32)) {
+    let pos = pool.iter().position(|h| hyp.1 > h.1).unwrap_or(pool.len());
+    if pos < limit {
+        pool.insert(pos, hyp);
+        pool.truncate(limit);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_top_keeps_best_in_order() {
+        let mut c = Vec::new();
+        for (i, s) in [1.0, 5.0, 3.0, 5.0, 0.5, 4.0].iter().enumerate() {
+            push_top(&mut c, 3, (*s, i));
+        }
+        assert_eq!(c, vec![(5.0, 1), (5.0, 3), (4.0, 5)]);
+    }
+
+    #[test]
+    fn forced_eos_and_bans() {
+        let cfg = Seq2SeqConfig {
+            decoder_start_token_id: 3,
+            eos_token_id: 0,
+            pad_token_id: 3,
+            vocab_size: 4,
+            max_length: 10,
+            bad_words_ids: vec![3],
+        };
+        let opts = GenerateOptions {
+            min_new_tokens: 2,
+            ..Default::default()
+        };
+        let mut s = vec![9.0, 1.0, 2.0, 10.0];
+        StepRules::new(&cfg, &opts, 1, 5).apply(&mut s);
+        assert_eq!(argmax(&s), 2);
+        let mut s = vec![9.0, 1.0, 2.0, 10.0];
+        StepRules::new(&cfg, &opts, 3, 5).apply(&mut s);
+        assert_eq!(argmax(&s), 0);
+        let mut s = vec![-9.0, 1.0, 2.0, 10.0];
+        StepRules::new(&cfg, &opts, 4, 5).apply(&mut s);
+        assert_eq!(
+            s,
+            vec![0.0, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY]
+        );
+    }
+}

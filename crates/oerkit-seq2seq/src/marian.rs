@@ -1,0 +1,870 @@
+//! OPUS-MT / Marian checkpoints as Hugging Face publishes them: `config.json`, `model.safetensors` or
+//! `pytorch_model.bin`, `source.spm`, `target.spm`, `vocab.json`, optional `generation_config.json`
+//! and `tokenizer_config.json`.
+//!
+//! The network follows transformers' `MarianMTModel`: scaled shared embeddings plus static sinusoidal
+//! positions (sin block then cos block), post-norm layers, `final_logits_bias`; adapted from
+//! candle-transformers' marian model to decode a padded batch with cached cross-attention keys and
+//! rows that can be selected and reordered for beam search.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::ops::softmax_last_dim;
+use serde::Deserialize;
+
+use crate::error::{read_json, Result, Seq2SeqError};
+use crate::generate::{Seq2SeqConfig, Seq2SeqModel};
+use crate::sentencepiece::SpmModel;
+
+/// `config.json` of a Marian checkpoint (fields oerkit uses).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MarianConfig {
+    pub vocab_size: usize,
+    pub decoder_vocab_size: Option<usize>,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub encoder_attention_heads: usize,
+    pub decoder_attention_heads: usize,
+    pub encoder_ffn_dim: usize,
+    pub decoder_ffn_dim: usize,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_activation")]
+    pub activation_function: String,
+    #[serde(default = "default_true")]
+    pub scale_embedding: bool,
+    pub pad_token_id: u32,
+    pub eos_token_id: u32,
+    pub decoder_start_token_id: u32,
+    #[serde(default = "default_true")]
+    pub share_encoder_decoder_embeddings: bool,
+    #[serde(default = "default_true")]
+    pub tie_word_embeddings: bool,
+    #[serde(default)]
+    pub normalize_before: bool,
+}
+
+fn default_activation() -> String {
+    "gelu".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `generation_config.json` (fields oerkit uses).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GenerationDefaults {
+    pub num_beams: Option<usize>,
+    pub max_length: Option<usize>,
+    pub bad_words_ids: Option<Vec<Vec<u32>>>,
+    pub length_penalty: Option<f32>,
+}
+
+/// How to hold the linear layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    /// candle Q8_0 blocks for every linear layer of the encoder and decoder (embeddings and the
+    /// output projection stay float32).
+    Q8,
+}
+
+/// A whole checkpoint directory: tokenizer, model and the defaults it ships with.
+pub struct MarianCheckpoint {
+    pub dir: PathBuf,
+    pub weights_file: PathBuf,
+    pub config: MarianConfig,
+    pub generation: GenerationDefaults,
+    pub tokenizer: MarianTokenizer,
+    pub model: MarianModel,
+}
+
+/// Required files, checked before anything is parsed so a missing one is named with what to do.
+const REQUIRED: [&str; 4] = ["config.json", "source.spm", "target.spm", "vocab.json"];
+
+impl MarianCheckpoint {
+    pub fn load(dir: &Path, precision: Precision, device: &Device) -> Result<Self> {
+        for name in REQUIRED {
+            let path = dir.join(name);
+            if !path.is_file() {
+                return Err(Seq2SeqError::invalid(
+                    &path,
+                    format!(
+                        "missing: an OPUS-MT checkpoint directory needs {}; download the whole \
+                         Hugging Face repository",
+                        REQUIRED.join(", ")
+                    ),
+                ));
+            }
+        }
+        let config_path = dir.join("config.json");
+        let config: MarianConfig = read_json(&config_path)?;
+        let gen_path = dir.join("generation_config.json");
+        let generation: GenerationDefaults = if gen_path.is_file() {
+            read_json(&gen_path)?
+        } else {
+            GenerationDefaults::default()
+        };
+        let max_len = model_max_length(dir)?;
+        let tokenizer = MarianTokenizer::load(dir, max_len)?;
+        let target_vocab = config.decoder_vocab_size.unwrap_or(config.vocab_size);
+        if tokenizer.vocab_len() != config.vocab_size || tokenizer.vocab_len() != target_vocab {
+            return Err(Seq2SeqError::invalid(
+                dir.join("vocab.json"),
+                format!(
+                    "{} entries, but {} says vocab_size {} (decoder {}); the vocabulary and the \
+                     model come from different checkpoints",
+                    tokenizer.vocab_len(),
+                    config_path.display(),
+                    config.vocab_size,
+                    target_vocab
+                ),
+            ));
+        }
+        let weights_file = find_weights(dir)?;
+        let weights = Weights::load(&weights_file, device)?;
+        let mut bad_words: Vec<u32> = generation
+            .bad_words_ids
+            .iter()
+            .flatten()
+            .filter(|w| w.len() == 1)
+            .map(|w| w[0])
+            .collect();
+        if generation.bad_words_ids.is_none() {
+            // What the OPUS-MT conversion writes: the pad token may never be generated.
+            bad_words.push(config.pad_token_id);
+        }
+        let model = MarianModel::new(&config, &weights, precision, bad_words, device)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            weights_file,
+            config,
+            generation,
+            tokenizer,
+            model,
+        })
+    }
+}
+
+fn model_max_length(dir: &Path) -> Result<usize> {
+    #[derive(Deserialize)]
+    struct TokenizerConfig {
+        model_max_length: Option<f64>,
+    }
+    let path = dir.join("tokenizer_config.json");
+    if !path.is_file() {
+        return Ok(512);
+    }
+    let cfg: TokenizerConfig = read_json(&path)?;
+    // Some configs say 1e30 ("no limit"); the model's positions are the real bound then.
+    Ok(cfg
+        .model_max_length
+        .filter(|n| (1.0..1e9).contains(n))
+        .map_or(512, |n| n as usize))
+}
+
+fn find_weights(dir: &Path) -> Result<PathBuf> {
+    for name in ["model.safetensors", "pytorch_model.bin"] {
+        let path = dir.join(name);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    Err(Seq2SeqError::invalid(
+        dir.join("model.safetensors"),
+        "missing (and no pytorch_model.bin either): download the checkpoint's weights file",
+    ))
+}
+
+/// The tensors of a weights file by name, loaded to float32.
+struct Weights {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+}
+
+impl Weights {
+    fn load(path: &Path, device: &Device) -> Result<Self> {
+        let wrap = |e: candle_core::Error| {
+            Seq2SeqError::invalid(path, format!("cannot read the weights: {e}"))
+        };
+        let tensors: HashMap<String, Tensor> =
+            if path.extension().is_some_and(|e| e == "safetensors") {
+                candle_core::safetensors::load(path, device).map_err(wrap)?
+            } else {
+                candle_core::pickle::read_all(path)
+                    .map_err(wrap)?
+                    .into_iter()
+                    .collect()
+            };
+        let tensors = tensors
+            .into_iter()
+            .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?.to_device(device)?)))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tensors,
+        })
+    }
+
+    fn get(&self, name: &str) -> Result<Tensor> {
+        self.tensors.get(name).cloned().ok_or_else(|| {
+            Seq2SeqError::invalid(
+                &self.path,
+                format!("tensor `{name}` is missing; is this a MarianMTModel checkpoint?"),
+            )
+        })
+    }
+
+    fn get_any(&self, names: &[&str]) -> Result<Tensor> {
+        names
+            .iter()
+            .find_map(|n| self.tensors.get(*n).cloned())
+            .map_or_else(|| self.get(names[0]), Ok)
+    }
+
+    fn get_shaped(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.get(name)?;
+        if t.dims() != shape {
+            return Err(Seq2SeqError::invalid(
+                &self.path,
+                format!(
+                    "tensor `{name}` has shape {:?}, config.json implies {shape:?}",
+                    t.dims()
+                ),
+            ));
+        }
+        Ok(t)
+    }
+}
+
+/// A linear layer in float32 or Q8_0.
+#[derive(Debug, Clone)]
+enum Linear {
+    Dense(candle_nn::Linear),
+    Quantized(QMatMul, Tensor),
+}
+
+impl Linear {
+    fn load(
+        w: &Weights,
+        prefix: &str,
+        out_dim: usize,
+        in_dim: usize,
+        p: Precision,
+    ) -> Result<Self> {
+        let weight = w.get_shaped(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
+        let bias = w.get_shaped(&format!("{prefix}.bias"), &[out_dim])?;
+        Ok(match p {
+            Precision::Q8 if in_dim % GgmlDType::Q8_0.block_size() == 0 => {
+                let q = QTensor::quantize(&weight, GgmlDType::Q8_0)?;
+                Linear::Quantized(QMatMul::from_qtensor(q)?, bias)
+            }
+            _ => Linear::Dense(candle_nn::Linear::new(weight, Some(bias))),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Linear::Dense(l) => l.forward(x)?,
+            Linear::Quantized(q, b) => q.forward(x)?.broadcast_add(b)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Activation {
+    Silu,
+    Relu,
+    Gelu,
+    GeluTanh,
+}
+
+impl Activation {
+    fn parse(name: &str, config_path: &Path) -> Result<Self> {
+        Ok(match name {
+            "swish" | "silu" => Self::Silu,
+            "relu" => Self::Relu,
+            "gelu" => Self::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" => Self::GeluTanh,
+            other => {
+                return Err(Seq2SeqError::invalid(
+                    config_path,
+                    format!(
+                        "activation_function \"{other}\" is not supported (swish, silu, relu, gelu, gelu_new)"
+                    ),
+                ))
+            }
+        })
+    }
+
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Self::Silu => candle_nn::ops::silu(x)?,
+            Self::Relu => x.relu()?,
+            Self::Gelu => x.gelu_erf()?,
+            Self::GeluTanh => x.gelu()?,
+        })
+    }
+}
+
+/// LayerNorm computed in two passes (mean, then the variance of the centred values) as PyTorch does.
+/// candle's fused kernel uses `E[x²] - E[x]²`, which cancels catastrophically when the mean is large
+/// against the spread; with OPUS-MT's post-norm residuals that moved logits by up to 1e-2.
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mean = x.mean_keepdim(candle_core::D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(candle_core::D::Minus1)?;
+        let rstd = (var + self.eps)?.sqrt()?.recip()?;
+        centred
+            .broadcast_mul(&rstd)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+fn layer_norm(w: &Weights, prefix: &str, d: usize) -> Result<LayerNorm> {
+    Ok(LayerNorm {
+        weight: w.get_shaped(&format!("{prefix}.weight"), &[d])?,
+        bias: w.get_shaped(&format!("{prefix}.bias"), &[d])?,
+        eps: 1e-5,
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    heads: usize,
+    head_dim: usize,
+    scaling: f64,
+}
+
+impl Attention {
+    fn load(w: &Weights, prefix: &str, d: usize, heads: usize, p: Precision) -> Result<Self> {
+        let head_dim = d / heads;
+        Ok(Self {
+            q: Linear::load(w, &format!("{prefix}.q_proj"), d, d, p)?,
+            k: Linear::load(w, &format!("{prefix}.k_proj"), d, d, p)?,
+            v: Linear::load(w, &format!("{prefix}.v_proj"), d, d, p)?,
+            out: Linear::load(w, &format!("{prefix}.out_proj"), d, d, p)?,
+            heads,
+            head_dim,
+            scaling: (head_dim as f64).powf(-0.5),
+        })
+    }
+
+    /// `[b, t, d]` → `[b, heads, t, head_dim]`.
+    fn split(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        Ok(x.reshape((b, t, self.heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    }
+
+    fn query(&self, x: &Tensor) -> Result<Tensor> {
+        self.split(&(self.q.forward(x)? * self.scaling)?)
+    }
+
+    fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.split(&self.k.forward(x)?)?,
+            self.split(&self.v.forward(x)?)?,
+        ))
+    }
+
+    /// Attention of split queries over split keys/values; `mask` is added to the scores.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let scores = q.matmul(&k.t()?)?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = softmax_last_dim(&scores)?;
+        let ctx = probs.matmul(v)?;
+        let (b, h, t, hd) = ctx.dims4()?;
+        let ctx = ctx.transpose(1, 2)?.reshape((b, t, h * hd))?;
+        self.out.forward(&ctx)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FeedForward {
+    fc1: Linear,
+    fc2: Linear,
+    act: Activation,
+}
+
+impl FeedForward {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.act.apply(&self.fc1.forward(x)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    attn: Attention,
+    attn_norm: LayerNorm,
+    ffn: FeedForward,
+    ffn_norm: LayerNorm,
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: Attention,
+    self_norm: LayerNorm,
+    cross_attn: Attention,
+    cross_norm: LayerNorm,
+    ffn: FeedForward,
+    ffn_norm: LayerNorm,
+}
+
+/// Per-batch decoding state; every tensor has the batch rows first.
+#[derive(Debug, Clone)]
+struct BatchState {
+    /// `[rows, 1, 1, src_len]`: 0 for tokens, -inf for padding.
+    mask: Tensor,
+    /// Per decoder layer: cross-attention keys and values `[rows, heads, src_len, head_dim]`.
+    cross: Vec<(Tensor, Tensor)>,
+    /// Per decoder layer: self-attention keys and values so far `[rows, heads, step, head_dim]`.
+    past: Vec<Option<(Tensor, Tensor)>>,
+    step: usize,
+}
+
+/// The Marian encoder-decoder network.
+pub struct MarianModel {
+    cfg: Seq2SeqConfig,
+    encoder_embed: Tensor,
+    decoder_embed: Tensor,
+    lm_head: Tensor,
+    final_logits_bias: Tensor,
+    positions: Tensor,
+    embed_scale: f64,
+    encoder: Vec<EncoderLayer>,
+    decoder: Vec<DecoderLayer>,
+    device: Device,
+    state: Option<BatchState>,
+}
+
+/// The static position table transformers computes at load time: sin of `p / 10000^(2k/d)` in the
+/// first half of the columns, cos in the second half, evaluated in float64 and cast to float32.
+pub fn sinusoidal_positions(n_positions: usize, dim: usize) -> Vec<Vec<f32>> {
+    let half = dim.div_ceil(2);
+    (0..n_positions)
+        .map(|p| {
+            let mut row = vec![0f32; dim];
+            for j in 0..dim {
+                let angle = p as f64 / 10000f64.powf((2 * (j / 2)) as f64 / dim as f64);
+                if j % 2 == 0 {
+                    row[j / 2] = angle.sin() as f32;
+                } else {
+                    row[half + j / 2] = angle.cos() as f32;
+                }
+            }
+            row
+        })
+        .collect()
+}
+
+impl MarianModel {
+    fn new(
+        cfg: &MarianConfig,
+        w: &Weights,
+        p: Precision,
+        bad_words_ids: Vec<u32>,
+        device: &Device,
+    ) -> Result<Self> {
+        let d = cfg.d_model;
+        if cfg.normalize_before {
+            return Err(Seq2SeqError::invalid(
+                w.path.with_file_name("config.json"),
+                "normalize_before = true (pre-norm) is not a Marian layout oerkit supports",
+            ));
+        }
+        let config_path = w.path.with_file_name("config.json");
+        if d % cfg.encoder_attention_heads != 0 || d % cfg.decoder_attention_heads != 0 {
+            return Err(Seq2SeqError::invalid(
+                config_path,
+                "d_model is not a multiple of the attention heads",
+            ));
+        }
+        let act = Activation::parse(&cfg.activation_function, &config_path)?;
+        let target_vocab = cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size);
+        let shared = w.get_any(&["model.shared.weight", "model.encoder.embed_tokens.weight"])?;
+        let encoder_embed = if cfg.share_encoder_decoder_embeddings {
+            shared.clone()
+        } else {
+            w.get_any(&["model.encoder.embed_tokens.weight", "model.shared.weight"])?
+        };
+        let decoder_embed = if cfg.share_encoder_decoder_embeddings {
+            shared
+        } else {
+            w.get("model.decoder.embed_tokens.weight")?
+        };
+        let lm_head = if cfg.tie_word_embeddings {
+            decoder_embed.clone()
+        } else {
+            w.get("lm_head.weight")?
+        };
+        for (name, t, rows) in [
+            ("encoder embeddings", &encoder_embed, cfg.vocab_size),
+            ("decoder embeddings", &decoder_embed, target_vocab),
+            ("lm_head", &lm_head, target_vocab),
+        ] {
+            if t.dims() != [rows, d] {
+                return Err(Seq2SeqError::invalid(
+                    &w.path,
+                    format!(
+                        "{name} have shape {:?}, config.json implies [{rows}, {d}]",
+                        t.dims()
+                    ),
+                ));
+            }
+        }
+        let final_logits_bias = match w.tensors.get("final_logits_bias") {
+            Some(b) => b.reshape((1, target_vocab))?,
+            None => Tensor::zeros((1, target_vocab), DType::F32, device)?,
+        };
+        let table = sinusoidal_positions(cfg.max_position_embeddings, d);
+        let positions = Tensor::from_vec(
+            table.into_iter().flatten().collect::<Vec<f32>>(),
+            (cfg.max_position_embeddings, d),
+            device,
+        )?;
+        let ffn = |prefix: &str, dim: usize| -> Result<FeedForward> {
+            Ok(FeedForward {
+                fc1: Linear::load(w, &format!("{prefix}.fc1"), dim, d, p)?,
+                fc2: Linear::load(w, &format!("{prefix}.fc2"), d, dim, p)?,
+                act,
+            })
+        };
+        let encoder = (0..cfg.encoder_layers)
+            .map(|i| {
+                let pre = format!("model.encoder.layers.{i}");
+                Ok(EncoderLayer {
+                    attn: Attention::load(
+                        w,
+                        &format!("{pre}.self_attn"),
+                        d,
+                        cfg.encoder_attention_heads,
+                        p,
+                    )?,
+                    attn_norm: layer_norm(w, &format!("{pre}.self_attn_layer_norm"), d)?,
+                    ffn: ffn(&pre, cfg.encoder_ffn_dim)?,
+                    ffn_norm: layer_norm(w, &format!("{pre}.final_layer_norm"), d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = (0..cfg.decoder_layers)
+            .map(|i| {
+                let pre = format!("model.decoder.layers.{i}");
+                let heads = cfg.decoder_attention_heads;
+                Ok(DecoderLayer {
+                    self_attn: Attention::load(w, &format!("{pre}.self_attn"), d, heads, p)?,
+                    self_norm: layer_norm(w, &format!("{pre}.self_attn_layer_norm"), d)?,
+                    cross_attn: Attention::load(w, &format!("{pre}.encoder_attn"), d, heads, p)?,
+                    cross_norm: layer_norm(w, &format!("{pre}.encoder_attn_layer_norm"), d)?,
+                    ffn: ffn(&pre, cfg.decoder_ffn_dim)?,
+                    ffn_norm: layer_norm(w, &format!("{pre}.final_layer_norm"), d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            cfg: Seq2SeqConfig {
+                decoder_start_token_id: cfg.decoder_start_token_id,
+                eos_token_id: cfg.eos_token_id,
+                pad_token_id: cfg.pad_token_id,
+                vocab_size: target_vocab,
+                max_length: cfg.max_position_embeddings,
+                bad_words_ids,
+            },
+            encoder_embed,
+            decoder_embed,
+            lm_head,
+            final_logits_bias,
+            positions,
+            embed_scale: if cfg.scale_embedding {
+                (d as f64).sqrt()
+            } else {
+                1.0
+            },
+            encoder,
+            decoder,
+            device: device.clone(),
+            state: None,
+        })
+    }
+
+    /// The encoder's last hidden state `[batch, src_len, d_model]` of a padded batch.
+    pub fn encoder_hidden(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        let (b, s) = input_ids.dims2()?;
+        if s > self.positions.dim(0)? {
+            return Err(Seq2SeqError::Other(format!(
+                "input of {s} tokens exceeds the model's {} positions",
+                self.positions.dim(0)?
+            )));
+        }
+        let emb = self
+            .encoder_embed
+            .index_select(&input_ids.flatten_all()?, 0)?
+            .reshape((b, s, ()))?;
+        let mut x = (emb * self.embed_scale)?.broadcast_add(&self.positions.narrow(0, 0, s)?)?;
+        let mask = mask_bias(attention_mask)?;
+        for layer in &self.encoder {
+            let q = layer.attn.query(&x)?;
+            let (k, v) = layer.attn.keys_values(&x)?;
+            let h = layer.attn.attend(&q, &k, &v, Some(&mask))?;
+            x = layer.attn_norm.forward(&(x + h)?)?;
+            let h = layer.ffn.forward(&x)?;
+            x = layer.ffn_norm.forward(&(x + h)?)?;
+        }
+        Ok(x)
+    }
+}
+
+/// `[b, s]` 1/0 mask → `[b, 1, 1, s]` additive bias (0 / -inf).
+fn mask_bias(attention_mask: &Tensor) -> Result<Tensor> {
+    let (b, s) = attention_mask.dims2()?;
+    let keep = attention_mask.to_dtype(DType::F32)?;
+    // 1 → 0, 0 → -inf: (1 - m) * -inf would give NaN for m = 1, so go through a select.
+    let zeros = Tensor::zeros((b, s), DType::F32, keep.device())?;
+    let neg = Tensor::full(f32::NEG_INFINITY, (b, s), keep.device())?;
+    let bias = keep.ne(0f32)?.where_cond(&zeros, &neg)?;
+    Ok(bias.reshape((b, 1, 1, s))?)
+}
+
+impl Seq2SeqModel for MarianModel {
+    fn config(&self) -> &Seq2SeqConfig {
+        &self.cfg
+    }
+
+    fn encode(&mut self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<()> {
+        let hidden = self.encoder_hidden(input_ids, attention_mask)?;
+        let cross = self
+            .decoder
+            .iter()
+            .map(|l| l.cross_attn.keys_values(&hidden))
+            .collect::<Result<Vec<_>>>()?;
+        self.state = Some(BatchState {
+            mask: mask_bias(attention_mask)?,
+            cross,
+            past: vec![None; self.decoder.len()],
+            step: 0,
+        });
+        Ok(())
+    }
+
+    fn decode_step(&mut self, tokens: &[u32]) -> Result<Tensor> {
+        let state = self
+            .state
+            .as_mut()
+            .ok_or_else(|| Seq2SeqError::Other("decode_step before encode".into()))?;
+        if state.step >= self.positions.dim(0)? {
+            return Err(Seq2SeqError::Other(format!(
+                "decoding past the model's {} positions",
+                self.positions.dim(0)?
+            )));
+        }
+        let rows = tokens.len();
+        let ids = Tensor::from_slice(tokens, rows, &self.device)?;
+        let emb = self
+            .decoder_embed
+            .index_select(&ids, 0)?
+            .reshape((rows, 1, ()))?;
+        let pos = self.positions.narrow(0, state.step, 1)?;
+        let mut x = (emb * self.embed_scale)?.broadcast_add(&pos)?;
+        for (i, layer) in self.decoder.iter().enumerate() {
+            let q = layer.self_attn.query(&x)?;
+            let (k, v) = layer.self_attn.keys_values(&x)?;
+            let (k, v) = match state.past[i].take() {
+                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                None => (k, v),
+            };
+            let h = layer.self_attn.attend(&q, &k, &v, None)?;
+            state.past[i] = Some((k, v));
+            x = layer.self_norm.forward(&(x + h)?)?;
+            let q = layer.cross_attn.query(&x)?;
+            let (ck, cv) = &state.cross[i];
+            let h = layer.cross_attn.attend(&q, ck, cv, Some(&state.mask))?;
+            x = layer.cross_norm.forward(&(x + h)?)?;
+            let h = layer.ffn.forward(&x)?;
+            x = layer.ffn_norm.forward(&(x + h)?)?;
+        }
+        state.step += 1;
+        let x = x.reshape((rows, ()))?;
+        let logits = x
+            .matmul(&self.lm_head.t()?)?
+            .broadcast_add(&self.final_logits_bias)?;
+        Ok(logits.contiguous()?)
+    }
+
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        let Some(state) = self.state.as_mut() else {
+            return Ok(());
+        };
+        let idx = Tensor::from_slice(rows, rows.len(), &self.device)?;
+        state.mask = state.mask.index_select(&idx, 0)?;
+        for (k, v) in state.cross.iter_mut() {
+            *k = k.index_select(&idx, 0)?;
+            *v = v.index_select(&idx, 0)?;
+        }
+        for (k, v) in state.past.iter_mut().flatten() {
+            *k = k.index_select(&idx, 0)?;
+            *v = v.index_select(&idx, 0)?;
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.state = None;
+    }
+}
+
+/// MarianTokenizer's behaviour: source text → source.spm pieces → ids through `vocab.json`
+/// (pieces it lacks → `<unk>`), `</s>` appended; ids → target pieces joined, `▁` → space.
+pub struct MarianTokenizer {
+    source: tokenizers::Tokenizer,
+    vocab: HashMap<String, u32>,
+    pieces: Vec<String>,
+    eos: u32,
+    unk: u32,
+    pad: u32,
+    max_len: usize,
+}
+
+impl MarianTokenizer {
+    pub fn load(dir: &Path, max_len: usize) -> Result<Self> {
+        let source = SpmModel::load(&dir.join("source.spm"))?.to_tokenizer()?;
+        // target.spm must parse too: a broken file is an error now, not at the first decode.
+        SpmModel::load(&dir.join("target.spm"))?;
+        let vocab_path = dir.join("vocab.json");
+        let vocab: HashMap<String, u32> = read_json(&vocab_path)?;
+        let mut pieces = vec![String::new(); vocab.len()];
+        for (piece, &id) in &vocab {
+            let slot = pieces.get_mut(id as usize).ok_or_else(|| {
+                Seq2SeqError::invalid(
+                    &vocab_path,
+                    format!(
+                        "id {id} of \"{piece}\" is outside 0..{}; ids must be dense",
+                        vocab.len()
+                    ),
+                )
+            })?;
+            *slot = piece.clone();
+        }
+        let special = |name: &str| {
+            vocab.get(name).copied().ok_or_else(|| {
+                Seq2SeqError::invalid(&vocab_path, format!("has no \"{name}\" entry"))
+            })
+        };
+        Ok(Self {
+            eos: special("</s>")?,
+            unk: special("<unk>")?,
+            pad: special("<pad>")?,
+            source,
+            vocab,
+            pieces,
+            max_len: max_len.max(1),
+        })
+    }
+
+    pub fn vocab_len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// The pieces of `text` (a leading `>>xx<<` target-language code is one piece), untruncated.
+    pub fn pieces(&self, text: &str) -> Result<Vec<String>> {
+        let (code, rest) = split_language_code(text);
+        let enc = self
+            .source
+            .encode(rest, false)
+            .map_err(|e| Seq2SeqError::Tokenizer(e.to_string()))?;
+        let mut out: Vec<String> = code.map(str::to_string).into_iter().collect();
+        out.extend(enc.get_tokens().iter().cloned());
+        Ok(out)
+    }
+
+    /// Ids as `tokenizer(text, truncation=True)` gives them: at most `model_max_length`, ending in `</s>`.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.encode_with_limit(text, Some(self.max_len))
+    }
+
+    /// Ids with an explicit limit (`None`: no truncation).
+    pub fn encode_with_limit(&self, text: &str, limit: Option<usize>) -> Result<Vec<u32>> {
+        let mut ids: Vec<u32> = self
+            .pieces(text)?
+            .iter()
+            .map(|p| self.vocab.get(p).copied().unwrap_or(self.unk))
+            .collect();
+        if let Some(limit) = limit {
+            ids.truncate(limit.saturating_sub(1));
+        }
+        ids.push(self.eos);
+        Ok(ids)
+    }
+
+    /// `decode(ids, skip_special_tokens=True)`.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut text = String::new();
+        for &id in ids {
+            if id == self.eos || id == self.pad || id == self.unk {
+                continue;
+            }
+            if let Some(piece) = self.pieces.get(id as usize) {
+                text.push_str(piece);
+            }
+        }
+        text.replace('▁', " ").trim().to_string()
+    }
+}
+
+/// MarianTokenizer's `>>xx<<` prefix (multilingual OPUS-MT models select the target language with it).
+fn split_language_code(text: &str) -> (Option<&str>, &str) {
+    if let Some(rest) = text.strip_prefix(">>") {
+        if let Some(end) = rest.find("<<") {
+            if end > 0 && !rest[..end].contains(char::is_whitespace) {
+                return (Some(&text[..end + 4]), &text[end + 4..]);
+            }
+        }
+    }
+    (None, text)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_codes_split_off() {
+        assert_eq!(
+            split_language_code(">>spa<< Hello"),
+            (Some(">>spa<<"), " Hello")
+        );
+        assert_eq!(split_language_code("Hello"), (None, "Hello"));
+        assert_eq!(split_language_code(">> x<<"), (None, ">> x<<"));
+    }
+
+    #[test]
+    fn positions_are_sin_then_cos() {
+        let t = sinusoidal_positions(3, 4);
+        assert_eq!(t[0], vec![0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(t[1][0], 1f64.sin() as f32);
+        assert_eq!(t[1][2], 1f64.cos() as f32);
+        assert_eq!(t[2][1], (2.0 / 100f64).sin() as f32);
+    }
+}
