@@ -7,10 +7,12 @@
 //! quantized once to 8 bits per 32 values, and each weight row is multiplied with a tile of
 //! activation rows while it is in cache; threads split the output rows.
 //!
-//! All supported types are unpacked at load time into one layout: signed 8-bit codes, one f32
-//! scale per 16 weights and (for types with a minimum) one f32 offset per 32 weights, so that
-//! `w = scale * code + offset` reproduces the file's dequantized weights. One integer kernel
-//! (AVX2 `maddubs`, with a scalar fallback chosen at run time) then serves every type.
+//! The supported types are unpacked at load time into two layouts that one integer kernel serves:
+//! 4-bit unsigned codes (Q4_1, Q4_K: two per byte, one scale and one offset per 32 weights, about
+//! 0.75 bytes per weight) and 8-bit signed codes (Q8_0, Q5_0, Q6_K: one scale per 32 weights, or
+//! per 16 for Q6_K). `w = scale * code + offset` reproduces the file's dequantized weights. The
+//! kernel uses AVX-VNNI `dpbusd` or AVX2 `maddubs` where the CPU has them (checked at run time)
+//! and plain Rust otherwise.
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use rayon::prelude::*;
@@ -19,18 +21,26 @@ use crate::error::{Error, Result};
 
 /// Weights per quantization block of the activations (and per offset of the weights).
 const BLOCK: usize = 32;
-/// Weights per scale.
-const SUB_BLOCK: usize = 16;
+
+/// How the codes of a [`BlockMatrix`] are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Codes {
+    /// Unsigned 4-bit codes, 16 bytes per block: byte `j` holds code `j` (low nibble) and `j + 16`.
+    Nibbles,
+    /// Signed 8-bit codes, 32 bytes per block.
+    Bytes,
+}
 
 /// A weight matrix `(rows, cols)` unpacked for [`BlockMatrix::matmul`].
 pub struct BlockMatrix {
     rows: usize,
     cols: usize,
-    /// `rows * cols` signed codes, row-major.
-    codes: Vec<i8>,
-    /// `rows * cols / 16` scales.
+    layout: Codes,
+    /// Scales per block: 1, or 2 (one per 16 weights).
+    scales_per_block: usize,
+    codes: Vec<u8>,
     scales: Vec<f32>,
-    /// `rows * cols / 32` offsets, absent when every offset is zero.
+    /// One offset per block, absent when every offset is zero.
     offsets: Option<Vec<f32>>,
 }
 
@@ -68,25 +78,44 @@ pub(crate) fn half_to_f32(bits: u16) -> f32 {
     }
 }
 
-/// Appends one unpacked block of 32: codes, two scales, one offset.
+/// Collects unpacked blocks in the layout of a [`BlockMatrix`].
 struct Unpacker {
-    codes: Vec<i8>,
+    layout: Codes,
+    scales_per_block: usize,
+    codes: Vec<u8>,
     scales: Vec<f32>,
     offsets: Vec<f32>,
 }
 
 impl Unpacker {
-    fn with_capacity(weights: usize) -> Self {
+    fn new(layout: Codes, scales_per_block: usize, weights: usize) -> Self {
+        let code_bytes = match layout {
+            Codes::Nibbles => weights / 2,
+            Codes::Bytes => weights,
+        };
         Unpacker {
-            codes: Vec::with_capacity(weights),
-            scales: Vec::with_capacity(weights / SUB_BLOCK),
+            layout,
+            scales_per_block,
+            codes: Vec::with_capacity(code_bytes),
+            scales: Vec::with_capacity(weights / BLOCK * scales_per_block),
             offsets: Vec::with_capacity(weights / BLOCK),
         }
     }
 
+    /// One block: codes (0..16 for nibbles, else signed), the scale of each 16 weights, offset.
     fn push(&mut self, codes: &[i8; BLOCK], scales: [f32; 2], offset: f32) {
-        self.codes.extend_from_slice(codes);
-        self.scales.extend_from_slice(&scales);
+        match self.layout {
+            Codes::Nibbles => {
+                for j in 0..16 {
+                    debug_assert!((0..16).contains(&codes[j]) && (0..16).contains(&codes[j + 16]));
+                    self.codes
+                        .push((codes[j] as u8 & 0x0F) | ((codes[j + 16] as u8) << 4));
+                }
+            }
+            Codes::Bytes => self.codes.extend(codes.iter().map(|&c| c as u8)),
+        }
+        self.scales
+            .extend_from_slice(&scales[..self.scales_per_block]);
         self.offsets.push(offset);
     }
 }
@@ -129,7 +158,11 @@ impl BlockMatrix {
                 data.len()
             )));
         }
-        let mut out = Unpacker::with_capacity(weights);
+        let mut out = match dtype {
+            GgmlDType::Q4_1 | GgmlDType::Q4K => Unpacker::new(Codes::Nibbles, 1, weights),
+            GgmlDType::Q6K => Unpacker::new(Codes::Bytes, 2, weights),
+            _ => Unpacker::new(Codes::Bytes, 1, weights),
+        };
         match dtype {
             GgmlDType::Q8_0 => {
                 for block in data.chunks_exact(34) {
@@ -158,18 +191,17 @@ impl BlockMatrix {
                 }
             }
             GgmlDType::Q4_1 => {
-                // d * q + m, q in 0..16; centred as d * (q - 8) + (m + 8d) so the integer part
-                // sums small signed terms instead of large ones that the offset would cancel.
+                // d * q + m, q in 0..16 (llama.cpp's Q4_1 x Q8_1 kernel splits it the same way).
                 for block in data.chunks_exact(20) {
                     let d = f16_at(block, 0);
                     let m = f16_at(block, 2);
                     let qs = &block[4..20];
                     let mut codes = [0i8; BLOCK];
                     for j in 0..16 {
-                        codes[j] = (qs[j] & 0x0F) as i8 - 8;
-                        codes[j + 16] = (qs[j] >> 4) as i8 - 8;
+                        codes[j] = (qs[j] & 0x0F) as i8;
+                        codes[j + 16] = (qs[j] >> 4) as i8;
                     }
-                    out.push(&codes, [d, d], m + 8.0 * d);
+                    out.push(&codes, [d, d], m);
                 }
             }
             GgmlDType::Q4K => {
@@ -197,9 +229,9 @@ impl BlockMatrix {
                             let (scale, min) = scale_min(chunk * 2 + half);
                             let mut codes = [0i8; BLOCK];
                             for (c, &b) in codes.iter_mut().zip(q) {
-                                *c = ((b >> shift) & 0x0F) as i8 - 8;
+                                *c = ((b >> shift) & 0x0F) as i8;
                             }
-                            out.push(&codes, [scale, scale], 8.0 * scale - min);
+                            out.push(&codes, [scale, scale], -min);
                         }
                     }
                 }
@@ -240,6 +272,8 @@ impl BlockMatrix {
         Ok(BlockMatrix {
             rows,
             cols,
+            layout: out.layout,
+            scales_per_block: out.scales_per_block,
             codes: out.codes,
             scales: out.scales,
             offsets,
@@ -254,14 +288,42 @@ impl BlockMatrix {
         self.cols
     }
 
+    /// Bytes held (codes, scales, offsets).
+    pub fn size_in_bytes(&self) -> usize {
+        self.codes.len() + 4 * (self.scales.len() + self.offsets.as_ref().map_or(0, Vec::len))
+    }
+
+    fn code(&self, index: usize) -> i32 {
+        let (block, j) = (index / BLOCK, index % BLOCK);
+        match self.layout {
+            Codes::Nibbles => {
+                let byte = self.codes[block * 16 + j % 16];
+                if j < 16 {
+                    (byte & 0x0F) as i32
+                } else {
+                    (byte >> 4) as i32
+                }
+            }
+            Codes::Bytes => self.codes[index] as i8 as i32,
+        }
+    }
+
+    fn scale(&self, index: usize) -> f32 {
+        let block = index / BLOCK;
+        match self.scales_per_block {
+            1 => self.scales[block],
+            _ => self.scales[block * 2 + (index % BLOCK) / 16],
+        }
+    }
+
     /// The weights as f32 `(rows * cols)`, row-major (for tests and checks).
     pub fn dequantize(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.rows * self.cols);
-        for (i, &c) in self.codes.iter().enumerate() {
-            let offset = self.offsets.as_ref().map_or(0.0, |o| o[i / BLOCK]);
-            out.push(self.scales[i / SUB_BLOCK] * c as f32 + offset);
-        }
-        out
+        (0..self.rows * self.cols)
+            .map(|i| {
+                let offset = self.offsets.as_ref().map_or(0.0, |o| o[i / BLOCK]);
+                self.scale(i) * self.code(i) as f32 + offset
+            })
+            .collect()
     }
 
     /// `x W^T` for `x` of `batch` rows of `cols` values; returns `batch * rows` values, row-major.
@@ -293,6 +355,26 @@ impl BlockMatrix {
         y
     }
 
+    /// The pieces of weight row `row`.
+    fn row(&self, row: usize) -> Row<'_> {
+        let blocks = self.cols / BLOCK;
+        let code_bytes = match self.layout {
+            Codes::Nibbles => self.cols / 2,
+            Codes::Bytes => self.cols,
+        };
+        let per = self.scales_per_block * blocks;
+        Row {
+            layout: self.layout,
+            scales_per_block: self.scales_per_block,
+            codes: &self.codes[row * code_bytes..(row + 1) * code_bytes],
+            scales: &self.scales[row * per..(row + 1) * per],
+            offsets: self
+                .offsets
+                .as_ref()
+                .map(|o| &o[row * blocks..(row + 1) * blocks]),
+        }
+    }
+
     /// Dot products of weight row `row` with every activation row.
     fn row_times_batch(
         &self,
@@ -301,15 +383,17 @@ impl BlockMatrix {
         acts: &QuantizedActivations,
         out: &mut [f32],
     ) {
-        let blocks = self.cols / BLOCK;
-        let codes = &self.codes[row * self.cols..(row + 1) * self.cols];
-        let scales = &self.scales[row * blocks * 2..(row + 1) * blocks * 2];
-        let offsets = self
-            .offsets
-            .as_ref()
-            .map(|o| &o[row * blocks..(row + 1) * blocks]);
-        kernel.dots(codes, scales, offsets, acts, out);
+        kernel.dots(&self.row(row), acts, out);
     }
+}
+
+/// One weight row of a [`BlockMatrix`].
+struct Row<'a> {
+    layout: Codes,
+    scales_per_block: usize,
+    codes: &'a [u8],
+    scales: &'a [f32],
+    offsets: Option<&'a [f32]>,
 }
 
 /// Enough rows per task to amortize scheduling, enough tasks to balance the threads.
@@ -379,63 +463,76 @@ enum Kernel {
     Scalar,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    #[cfg(target_arch = "x86_64")]
+    AvxVnni,
 }
 
 impl Kernel {
     fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            let avx2 =
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            if avx2 && std::is_x86_feature_detected!("avxvnni") {
+                return Kernel::AvxVnni;
+            }
+            if avx2 {
                 return Kernel::Avx2;
             }
         }
         Kernel::Scalar
     }
 
-    /// `out[b] = Σ_blocks dx[b] * (scale_lo * Σ_lo code·x + scale_hi * Σ_hi code·x)
-    /// + offset * sum_x[b]`.
-    fn dots(
-        self,
-        codes: &[i8],
-        scales: &[f32],
-        offsets: Option<&[f32]>,
-        acts: &QuantizedActivations,
-        out: &mut [f32],
-    ) {
+    /// `out[b] = Σ_blocks dx[b] * Σ_i scale_i * code_i * xcode_i + offset * sum_x[b]`.
+    fn dots(self, row: &Row<'_>, acts: &QuantizedActivations, out: &mut [f32]) {
         match self {
-            Kernel::Scalar => dots_scalar(codes, scales, offsets, acts, out),
+            Kernel::Scalar => dots_scalar(row, acts, out),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `detect` returned Avx2 only after checking the CPU has AVX2 and FMA; the
-            // slices' lengths are checked inside.
+            // SAFETY: `detect` returned this kernel only after checking the CPU features it
+            // enables; the slice lengths are checked inside.
             #[allow(unsafe_code)]
-            Kernel::Avx2 => unsafe { avx2::dots(codes, scales, offsets, acts, out) },
+            Kernel::Avx2 => unsafe { x86::dots_avx2(row, acts, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            #[allow(unsafe_code)]
+            Kernel::AvxVnni => unsafe { x86::dots_avx_vnni(row, acts, out) },
         }
     }
 }
 
-fn dots_scalar(
-    codes: &[i8],
-    scales: &[f32],
-    offsets: Option<&[f32]>,
-    acts: &QuantizedActivations,
-    out: &mut [f32],
-) {
+fn dots_scalar(row: &Row<'_>, acts: &QuantizedActivations, out: &mut [f32]) {
     let cols = acts.cols;
     let blocks = cols / BLOCK;
+    let code = |i: usize| -> i32 {
+        match row.layout {
+            Codes::Nibbles => {
+                let byte = row.codes[(i / BLOCK) * 16 + i % 16];
+                if i % BLOCK < 16 {
+                    (byte & 0x0F) as i32
+                } else {
+                    (byte >> 4) as i32
+                }
+            }
+            Codes::Bytes => row.codes[i] as i8 as i32,
+        }
+    };
     for (b, y) in out.iter_mut().enumerate().take(acts.rows) {
         let x = &acts.codes[b * cols..(b + 1) * cols];
         let dx = &acts.scales[b * blocks..(b + 1) * blocks];
         let mut total = 0f32;
         for k in 0..blocks {
-            let w = &codes[k * BLOCK..(k + 1) * BLOCK];
-            let xs = &x[k * BLOCK..(k + 1) * BLOCK];
-            let dot = |range: std::ops::Range<usize>| -> i32 {
-                range.map(|i| w[i] as i32 * xs[i] as i32).sum()
+            let dot = |range: std::ops::Range<usize>| -> f32 {
+                range
+                    .map(|i| code(k * BLOCK + i) * x[k * BLOCK + i] as i32)
+                    .sum::<i32>() as f32
             };
-            let lo = dot(0..SUB_BLOCK) as f32;
-            let hi = dot(SUB_BLOCK..BLOCK) as f32;
-            total += dx[k] * (scales[2 * k] * lo + scales[2 * k + 1] * hi);
-            if let Some(offsets) = offsets {
+            let (lo, hi) = (dot(0..16), dot(16..32));
+            let (s_lo, s_hi) = match row.scales_per_block {
+                1 => (row.scales[k], row.scales[k]),
+                _ => (row.scales[2 * k], row.scales[2 * k + 1]),
+            };
+            total += dx[k] * (s_lo * lo + s_hi * hi);
+            if let Some(offsets) = row.offsets {
                 total += offsets[k] * acts.sums[b * blocks + k];
             }
         }
@@ -445,75 +542,171 @@ fn dots_scalar(
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod avx2 {
+mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{QuantizedActivations, BLOCK};
+    use super::{Codes, QuantizedActivations, Row, BLOCK};
 
-    /// Activation rows handled together against one weight row (accumulators in registers).
-    const TILE: usize = 4;
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
+    /// Products of 32 unsigned weight bytes with 32 signed activation bytes, summed in fours
+    /// into 8 i32 lanes (lanes 0-3: the first 16 weights, 4-7: the last 16). `maddubs` adds
+    /// pairs into i16 first: no saturation, as |w| <= 128 and |x| <= 127.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dots(
-        codes: &[i8],
-        scales: &[f32],
-        offsets: Option<&[f32]>,
-        acts: &QuantizedActivations,
-        out: &mut [f32],
-    ) {
-        let cols = acts.cols;
-        let blocks = cols / BLOCK;
-        assert!(codes.len() >= cols && scales.len() >= 2 * blocks && out.len() >= acts.rows);
-        assert!(offsets.is_none_or(|o| o.len() >= blocks) && acts.sums.len() >= acts.rows * blocks);
-        assert!(acts.codes.len() >= acts.rows * cols && acts.scales.len() >= acts.rows * blocks);
-        let ones = _mm256_set1_epi16(1);
-        let mut b0 = 0;
-        while b0 < acts.rows {
-            let tile = TILE.min(acts.rows - b0);
-            let mut acc = [_mm256_setzero_ps(); TILE];
-            let mut offset_acc = [0f32; TILE];
-            for k in 0..blocks {
-                // SAFETY: k < blocks, so the 32 bytes at k * 32 lie inside `codes` (checked above).
-                let w = unsafe { _mm256_loadu_si256(codes.as_ptr().add(k * BLOCK).cast()) };
-                let w_abs = _mm256_sign_epi8(w, w);
-                let s_lo = _mm_set1_ps(scales[2 * k]);
-                let s_hi = _mm_set1_ps(scales[2 * k + 1]);
-                let w_scale = _mm256_set_m128(s_hi, s_lo);
-                for (t, acc) in acc.iter_mut().enumerate().take(tile) {
-                    let b = b0 + t;
-                    let at = b * cols + k * BLOCK;
-                    // SAFETY: b < rows and k < blocks, so at + 32 <= rows * cols (checked above).
-                    let x = unsafe { _mm256_loadu_si256(acts.codes.as_ptr().add(at).cast()) };
-                    // |w| is unsigned and x takes w's sign: maddubs multiplies u8 by i8. No
-                    // saturation: |w| <= 128 and |x| <= 127, so pairs sum to at most 32512.
-                    let products = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x, w));
-                    // Lanes 0-3 hold the first 16 products, lanes 4-7 the last 16.
-                    let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
-                    let dx = _mm256_set1_ps(acts.scales[b * blocks + k]);
-                    *acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(w_scale, dx), *acc);
-                }
-                if let Some(offsets) = offsets {
-                    for (t, o) in offset_acc.iter_mut().enumerate().take(tile) {
-                        *o += offsets[k] * acts.sums[(b0 + t) * blocks + k];
-                    }
-                }
-            }
-            for (t, acc) in acc.iter().enumerate().take(tile) {
-                out[b0 + t] = horizontal_sum(*acc) + offset_acc[t];
-            }
-            b0 += tile;
+    #[inline]
+    fn dot_avx2(w: __m256i, x: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1))
+    }
+
+    #[target_feature(enable = "avx2,fma,avxvnni")]
+    #[inline]
+    fn dot_vnni(w: __m256i, x: __m256i) -> __m256i {
+        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w, x)
+    }
+
+    /// The 32 codes of block `k` as bytes, and for signed codes the mask to move their signs
+    /// onto the activations (`|w| * sign(w) x`). Nibbles come out as unsigned 0..16.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn load_codes<const NIBBLES: bool>(codes: *const u8, k: usize) -> __m256i {
+        if NIBBLES {
+            // SAFETY: the caller checked that block k's 16 bytes are in bounds.
+            let packed = unsafe { _mm_loadu_si128(codes.add(k * 16).cast()) };
+            let mask = _mm_set1_epi8(0x0F);
+            let low = _mm_and_si128(packed, mask);
+            let high = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+            _mm256_set_m128i(high, low)
+        } else {
+            // SAFETY: the caller checked that block k's 32 bytes are in bounds.
+            unsafe { _mm256_loadu_si256(codes.add(k * BLOCK).cast()) }
         }
     }
 
     #[target_feature(enable = "avx2,fma")]
+    #[inline]
     fn horizontal_sum(v: __m256) -> f32 {
         let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
         let single = _mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1));
         _mm_cvtss_f32(single)
     }
+
+    /// One kernel body per instruction set: `$dot` multiplies unsigned by signed bytes.
+    macro_rules! dots_for {
+        ($entry:ident, $tile:ident, $features:literal, $dot:ident) => {
+            /// # Safety
+            /// The CPU must support the enabled features.
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $entry(
+                row: &Row<'_>,
+                acts: &QuantizedActivations,
+                out: &mut [f32],
+            ) {
+                let blocks = acts.cols / BLOCK;
+                let code_bytes = match row.layout {
+                    Codes::Nibbles => blocks * 16,
+                    Codes::Bytes => blocks * BLOCK,
+                };
+                assert!(row.codes.len() >= code_bytes && out.len() >= acts.rows);
+                assert!(row.scales.len() >= row.scales_per_block * blocks);
+                assert!(row.offsets.is_none_or(|o| o.len() >= blocks));
+                assert!(acts.codes.len() >= acts.rows * acts.cols);
+                assert!(
+                    acts.scales.len() >= acts.rows * blocks
+                        && acts.sums.len() >= acts.rows * blocks
+                );
+                let mut b0 = 0;
+                while b0 < acts.rows {
+                    // SAFETY: bounds asserted above; b0 + tile <= rows.
+                    unsafe {
+                        match (acts.rows - b0 >= 4, row.layout, row.scales_per_block) {
+                            (true, Codes::Nibbles, _) => {
+                                $tile::<true, false, 4>(row, acts, b0, out)
+                            }
+                            (true, Codes::Bytes, 1) => $tile::<false, false, 4>(row, acts, b0, out),
+                            (true, Codes::Bytes, _) => $tile::<false, true, 4>(row, acts, b0, out),
+                            (false, Codes::Nibbles, _) => {
+                                $tile::<true, false, 1>(row, acts, b0, out)
+                            }
+                            (false, Codes::Bytes, 1) => {
+                                $tile::<false, false, 1>(row, acts, b0, out)
+                            }
+                            (false, Codes::Bytes, _) => $tile::<false, true, 1>(row, acts, b0, out),
+                        }
+                    }
+                    b0 += if acts.rows - b0 >= 4 { 4 } else { 1 };
+                }
+            }
+
+            /// Activation rows `b0..b0 + T` against one weight row; two accumulators per
+            /// activation row (even and odd blocks) so consecutive FMAs do not wait on each other.
+            ///
+            /// # Safety
+            /// The CPU must support the enabled features and the caller checked the bounds.
+            #[target_feature(enable = $features)]
+            unsafe fn $tile<const NIBBLES: bool, const TWO_SCALES: bool, const T: usize>(
+                row: &Row<'_>,
+                acts: &QuantizedActivations,
+                b0: usize,
+                out: &mut [f32],
+            ) {
+                let cols = acts.cols;
+                let blocks = cols / BLOCK;
+                let mut acc = [[_mm256_setzero_ps(); 2]; T];
+                let mut offset_acc = [0f32; T];
+                let codes = row.codes.as_ptr();
+                let x_codes = acts.codes.as_ptr();
+                let x_scales = acts.scales.as_ptr();
+                let x_sums = acts.sums.as_ptr();
+                let w_scales = row.scales.as_ptr();
+                for k in 0..blocks {
+                    // SAFETY (all loads below): k < blocks and b0 + t < rows, within the
+                    // lengths asserted by the caller.
+                    let w = unsafe { load_codes::<NIBBLES>(codes, k) };
+                    let (w_abs, sign) = if NIBBLES {
+                        (w, w)
+                    } else {
+                        (_mm256_sign_epi8(w, w), w)
+                    };
+                    let w_scale = if TWO_SCALES {
+                        unsafe {
+                            _mm256_set_m128(
+                                _mm_set1_ps(*w_scales.add(2 * k + 1)),
+                                _mm_set1_ps(*w_scales.add(2 * k)),
+                            )
+                        }
+                    } else {
+                        unsafe { _mm256_set1_ps(*w_scales.add(k)) }
+                    };
+                    for t in 0..T {
+                        let b = b0 + t;
+                        let x =
+                            unsafe { _mm256_loadu_si256(x_codes.add(b * cols + k * BLOCK).cast()) };
+                        let x = if NIBBLES {
+                            x
+                        } else {
+                            _mm256_sign_epi8(x, sign)
+                        };
+                        let sums = _mm256_cvtepi32_ps($dot(w_abs, x));
+                        let dx = unsafe { _mm256_set1_ps(*x_scales.add(b * blocks + k)) };
+                        let slot = &mut acc[t][k & 1];
+                        *slot = _mm256_fmadd_ps(sums, _mm256_mul_ps(w_scale, dx), *slot);
+                    }
+                    if let Some(offsets) = row.offsets {
+                        let o = unsafe { *offsets.as_ptr().add(k) };
+                        for (t, slot) in offset_acc.iter_mut().enumerate() {
+                            *slot += o * unsafe { *x_sums.add((b0 + t) * blocks + k) };
+                        }
+                    }
+                }
+                for t in 0..T {
+                    out[b0 + t] =
+                        horizontal_sum(_mm256_add_ps(acc[t][0], acc[t][1])) + offset_acc[t];
+                }
+            }
+        };
+    }
+
+    dots_for!(dots_avx2, tile_avx2, "avx2,fma", dot_avx2);
+    dots_for!(dots_avx_vnni, tile_avx_vnni, "avx2,fma,avxvnni", dot_vnni);
 }
 
 #[cfg(test)]
@@ -614,13 +807,25 @@ mod tests {
         }
     }
 
+    /// The scalar kernel and every SIMD kernel this CPU can run.
+    fn available_kernels() -> Vec<Kernel> {
+        #[allow(unused_mut)]
+        let mut kernels = vec![Kernel::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                kernels.push(Kernel::Avx2);
+                if std::is_x86_feature_detected!("avxvnni") {
+                    kernels.push(Kernel::AvxVnni);
+                }
+            }
+        }
+        kernels
+    }
+
     #[test]
     fn kernels_match_dequantized_matmul() {
-        let mut kernels = vec![Kernel::Scalar];
-        if Kernel::detect() != Kernel::Scalar {
-            kernels.push(Kernel::detect());
-        }
-        for kernel in kernels {
+        for kernel in available_kernels() {
             for dtype in [
                 GgmlDType::Q8_0,
                 GgmlDType::Q5_0,
@@ -637,19 +842,22 @@ mod tests {
 
     #[test]
     fn simd_and_scalar_kernels_agree() {
-        let kernel = Kernel::detect();
-        if kernel == Kernel::Scalar {
-            return;
-        }
-        let m = BlockMatrix::from_qtensor(&quantized(GgmlDType::Q6K, 5, 512)).expect("unpack");
-        let x = sample(7 * 512, 5, 3.0);
-        let acts = QuantizedActivations::new(&x, 7, 512);
-        for r in 0..5 {
-            let (mut a, mut b) = (vec![0f32; 7], vec![0f32; 7]);
-            m.row_times_batch(Kernel::Scalar, r, &acts, &mut a);
-            m.row_times_batch(kernel, r, &acts, &mut b);
-            for (x, y) in a.iter().zip(&b) {
-                assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{x} vs {y}");
+        for dtype in [GgmlDType::Q6K, GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let m = BlockMatrix::from_qtensor(&quantized(dtype, 5, 512)).expect("unpack");
+            let x = sample(7 * 512, 5, 3.0);
+            let acts = QuantizedActivations::new(&x, 7, 512);
+            for kernel in available_kernels() {
+                for r in 0..5 {
+                    let (mut a, mut b) = (vec![0f32; 7], vec![0f32; 7]);
+                    m.row_times_batch(Kernel::Scalar, r, &acts, &mut a);
+                    m.row_times_batch(kernel, r, &acts, &mut b);
+                    for (x, y) in a.iter().zip(&b) {
+                        assert!(
+                            (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                            "{kernel:?} {dtype:?}: {x} vs {y}"
+                        );
+                    }
+                }
             }
         }
     }
