@@ -3,7 +3,8 @@
 #   1. Apertium with the English-Spanish pair (Debian packages `apertium`, `apertium-eng-spa`), installed
 #      with apt-get when missing: directly as root, else through sudo when there is one;
 #   2. the models the tests need, into the user model cache (scripts/fetch-models.sh; a cached, verified
-#      model is not fetched again).
+#      model is not fetched again);
+#   3. the schema.org vocabulary the JSON-LD tests check against (scripts/fetch-schemaorg.sh, idempotent).
 #
 #   scripts/setup.sh                # Apertium + the test models
 #   scripts/setup.sh ID [ID...]     # Apertium + these catalog ids (arguments go to fetch-models.sh)
@@ -47,4 +48,5 @@ else
   fi
 fi
 
+scripts/fetch-schemaorg.sh
 scripts/fetch-models.sh "$@"
