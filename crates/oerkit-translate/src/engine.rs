@@ -57,6 +57,13 @@ pub trait TranslationEngine {
         batch: &[TranslateRequest],
     ) -> Result<Vec<TranslateOutput>, EngineError>;
 
+    /// Whether `request` fits what the engine can take in one go (an LLM's context window, with
+    /// room for the reply): `Err(EngineError::TooLong)` when it does not, and the pipeline then
+    /// translates the unit in pieces. Engines without such a limit keep the default.
+    fn check_fits(&self, _request: &TranslateRequest) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// How many requests the engine prefers per call.
     fn preferred_batch(&self) -> usize {
         8

@@ -47,6 +47,25 @@ pub trait ChatModel {
     ) -> Result<Vec<ChatReply>, EngineError>;
     /// Tokens in `text` (to bound replies and fit the context).
     fn count_tokens(&self, text: &str) -> usize;
+    /// The context window in tokens (prompt and reply together); `None`: unknown, no check.
+    fn context_length(&self) -> Option<usize> {
+        None
+    }
+    /// Tokens of the whole prompt of `conversation` as the model will see it (chat template
+    /// included). The default counts the message texts only; models that know their template
+    /// should count it exactly.
+    fn count_prompt_tokens(&self, conversation: &[ChatMessage]) -> usize {
+        conversation
+            .iter()
+            .map(|m| self.count_tokens(&m.content))
+            .sum()
+    }
+}
+
+/// Reply budget for a source of `source_tokens` tokens: translations rarely exceed twice the
+/// source length in tokens; the floor covers short segments.
+fn reply_budget(source_tokens: usize) -> usize {
+    (source_tokens * 2 + 16).min(1024)
 }
 
 /// A [`TranslationEngine`] over a chat model.
@@ -108,11 +127,11 @@ impl<M: ChatModel> TranslationEngine for LlmTranslator<M> {
         let mut conversations = Vec::with_capacity(batch.len());
         let mut longest = 0;
         for req in batch {
+            self.check_fits(req)?;
             conversations.push(self.conversation(req)?.0);
             longest = longest.max(self.model.count_tokens(&req.text));
         }
-        // Translations rarely exceed twice the source length in tokens; the floor covers short segments.
-        let max_new = (longest * 2 + 16).min(1024);
+        let max_new = reply_budget(longest);
         let start = Instant::now();
         // A source without blank lines wants an answer without them: stopping at the first blank line saves the
         // tokens small models spend on notes after the translation.
@@ -137,6 +156,21 @@ impl<M: ChatModel> TranslationEngine for LlmTranslator<M> {
 
     fn preferred_batch(&self) -> usize {
         self.batch
+    }
+
+    /// The prompt plus the reply budget must fit the model's context window.
+    fn check_fits(&self, request: &TranslateRequest) -> Result<(), EngineError> {
+        let Some(limit) = self.model.context_length() else {
+            return Ok(());
+        };
+        let (conversation, _) = self.conversation(request)?;
+        let tokens = self.model.count_prompt_tokens(&conversation)
+            + reply_budget(self.model.count_tokens(&request.text));
+        if tokens > limit {
+            Err(EngineError::TooLong { tokens, limit })
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -214,6 +248,73 @@ pub fn clean_reply(reply: &str, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A model whose tokens are words and whose context holds `context` of them.
+    struct Words {
+        context: Option<usize>,
+    }
+
+    impl ChatModel for Words {
+        fn info(&self) -> EngineInfo {
+            EngineInfo {
+                engine: "test-words".into(),
+                model: "none".into(),
+                model_sha256: None,
+                decoding: json!({}),
+                prompt: None,
+            }
+        }
+        fn chat(
+            &mut self,
+            conversations: &[Vec<ChatMessage>],
+            _max_new_tokens: usize,
+            _stop: &[String],
+        ) -> Result<Vec<ChatReply>, EngineError> {
+            Ok(conversations
+                .iter()
+                .map(|_| ChatReply {
+                    text: "ok".into(),
+                    tokens: 1,
+                })
+                .collect())
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            text.split_whitespace().count()
+        }
+        fn context_length(&self) -> Option<usize> {
+            self.context
+        }
+    }
+
+    fn req(text: &str) -> TranslateRequest {
+        TranslateRequest {
+            text: text.into(),
+            source_lang: "en".into(),
+            target_lang: "es".into(),
+            context: String::new(),
+        }
+    }
+
+    #[test]
+    fn prompt_and_reply_budget_must_fit_the_context() {
+        let long = "word ".repeat(200);
+        let mut t = LlmTranslator::new(Words { context: Some(300) }, PromptSet::shipped(), 4);
+        assert!(t.check_fits(&req("A short sentence.")).is_ok());
+        // 200 words of text alone need 200 + 2 * 200 + 16 tokens with the reply
+        match t.check_fits(&req(&long)) {
+            Err(EngineError::TooLong { tokens, limit }) => {
+                assert!(tokens >= 616, "{tokens}");
+                assert_eq!(limit, 300);
+            }
+            other => panic!("expected TooLong, got {other:?}"),
+        }
+        assert!(matches!(
+            t.translate(&[req("fine"), req(&long)]),
+            Err(EngineError::TooLong { .. })
+        ));
+        let unknown = LlmTranslator::new(Words { context: None }, PromptSet::shipped(), 4);
+        assert!(unknown.check_fits(&req(&long)).is_ok());
+    }
 
     #[test]
     fn cleans_labels_quotes_and_extra_lines() {

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use oerkit_document::placeholder::{has_translatable_text, spans, validate, Span};
-use oerkit_document::{Document, FormatKind, Translations};
+use oerkit_document::segment::sentence_spans;
+use oerkit_document::{Document, FormatKind, TagKind, Translations};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineError, EngineInfo, TranslateRequest, TranslationEngine};
@@ -38,6 +39,10 @@ pub struct UnitResult {
     /// True when an approved translation from the memory filled the unit (no engine ran).
     #[serde(default)]
     pub from_memory: bool,
+    /// Pieces the unit was translated in because it was too long for the engine at once
+    /// (cut at sentence, clause or word boundaries); `None` when it went whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<usize>,
     /// True when the result came from the journal of an interrupted run.
     #[serde(default, skip_serializing)]
     pub resumed: bool,
@@ -73,6 +78,18 @@ pub enum PipelineError {
         path: String,
         got: usize,
         expected: usize,
+    },
+    #[error(
+        "{path}: unit {unit}: {excerpt:?} alone needs {tokens} tokens with room for its reply, \
+         more than the model's context of {limit}, and has no sentence, clause or word boundary \
+         left to split at; shorten it in the source or use a model with a longer context"
+    )]
+    Unsplittable {
+        path: String,
+        unit: String,
+        excerpt: String,
+        tokens: usize,
+        limit: usize,
     },
     #[error("{path}: journal: {source}")]
     Journal {
@@ -122,6 +139,7 @@ pub fn translate_document(
                 seconds: 0.0,
                 tokens: None,
                 from_memory: true,
+                split: None,
                 resumed: false,
             });
         } else {
@@ -138,16 +156,35 @@ pub fn translate_document(
     }
     .max(1);
     for chunk in pending.chunks(batch) {
-        let requests: Vec<TranslateRequest> = chunk
+        // Units too long for the engine at once are translated in pieces after the rest.
+        let mut whole = Vec::with_capacity(chunk.len());
+        let mut long = Vec::new();
+        for &i in chunk {
+            match engine.check_fits(&request(doc, i, &doc.units[i].text, options)) {
+                Ok(()) => whole.push(i),
+                Err(EngineError::TooLong { .. }) => long.push(i),
+                Err(source) => {
+                    return Err(PipelineError::Engine {
+                        path: p.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        let requests: Vec<TranslateRequest> = whole
             .iter()
             .map(|&i| request(doc, i, &doc.units[i].text, options))
             .collect();
-        let outputs = engine
-            .translate(&requests)
-            .map_err(|source| PipelineError::Engine {
-                path: p.clone(),
-                source,
-            })?;
+        let outputs = if requests.is_empty() {
+            Vec::new()
+        } else {
+            engine
+                .translate(&requests)
+                .map_err(|source| PipelineError::Engine {
+                    path: p.clone(),
+                    source,
+                })?
+        };
         if outputs.len() != requests.len() {
             return Err(PipelineError::Count {
                 path: p.clone(),
@@ -156,7 +193,7 @@ pub fn translate_document(
             });
         }
         let mut batch_results = Vec::with_capacity(chunk.len());
-        for (&i, out) in chunk.iter().zip(outputs) {
+        for (&i, out) in whole.iter().zip(outputs) {
             let unit = &doc.units[i];
             let text = fit_format(doc.format, &out.text);
             let mut result = UnitResult {
@@ -168,6 +205,7 @@ pub fn translate_document(
                 seconds: out.seconds,
                 tokens: out.tokens,
                 from_memory: false,
+                split: None,
                 resumed: false,
             };
             if !validate(&unit.placeholders, &text).is_empty() || text.trim().is_empty() {
@@ -183,6 +221,10 @@ pub fn translate_document(
             }
             batch_results.push(result);
         }
+        for &i in &long {
+            tracing::info!(unit = %doc.units[i].id, "unit too long for the engine; translating it in pieces");
+            batch_results.push(translate_in_pieces(doc, i, engine, options, &p)?);
+        }
         if let Some(j) = journal.as_deref_mut() {
             j.record(&batch_results)
                 .map_err(|source| PipelineError::Journal {
@@ -190,7 +232,7 @@ pub fn translate_document(
                     source,
                 })?;
         }
-        for (&i, r) in chunk.iter().zip(batch_results) {
+        for (&i, r) in whole.iter().chain(&long).zip(batch_results) {
             results[i] = Some(r);
         }
         done += chunk.len();
@@ -208,6 +250,295 @@ pub fn translate_document(
         translations,
         units,
         engine: engine.info(),
+    })
+}
+
+/// Where a long unit may be cut, coarsest first: sentences, then clauses, then words.
+const CUT_LEVELS: usize = 3;
+
+/// Characters after which a clause may end.
+fn is_clause_end(c: char) -> bool {
+    matches!(c, ',' | ';' | ':' | '，' | '；' | '：' | '、' | '—')
+}
+
+/// For every byte offset of `text`, whether a cut there keeps each `<gN>…</gN>` pair inside one
+/// piece: offsets in plain text (never inside a token) while no pair is open.
+fn balanced_offsets(text: &str) -> Vec<bool> {
+    let mut ok = vec![false; text.len() + 1];
+    let mut depth = 0usize;
+    let mut offset = 0;
+    for span in spans(text) {
+        match span {
+            Span::Text(t) => {
+                if depth == 0 {
+                    ok[offset..=offset + t.len()].fill(true);
+                }
+                offset += t.len();
+            }
+            Span::Token {
+                kind, text: tok, ..
+            } => {
+                match kind {
+                    TagKind::Open => depth += 1,
+                    TagKind::Close => depth = depth.saturating_sub(1),
+                    TagKind::Standalone => {}
+                }
+                offset += tok.len();
+            }
+        }
+    }
+    ok
+}
+
+/// Cut offsets strictly inside `range` at `level` (0 sentences, 1 clauses, 2 words), allowed by `ok`.
+fn cut_points(
+    text: &str,
+    range: (usize, usize),
+    level: usize,
+    lang: &str,
+    ok: &[bool],
+) -> Vec<usize> {
+    let (start, end) = range;
+    let part = &text[start..end];
+    let mut cuts: Vec<usize> = match level {
+        0 => sentence_spans(part, lang)
+            .into_iter()
+            .skip(1)
+            .map(|(s, _)| start + s)
+            .collect(),
+        _ => {
+            let mut cuts = Vec::new();
+            let mut after_boundary = false;
+            for (k, c) in part.char_indices() {
+                let boundary = if level == 1 {
+                    is_clause_end(c) || (after_boundary && c.is_whitespace())
+                } else {
+                    c.is_whitespace()
+                };
+                if after_boundary && !boundary {
+                    cuts.push(start + k);
+                }
+                after_boundary = boundary;
+            }
+            cuts
+        }
+    };
+    cuts.retain(|&c| c > start && c < end && ok[c]);
+    cuts
+}
+
+/// A byte range of unit text.
+type Range = (usize, usize);
+
+/// Pieces of `text[range]` that each fit the engine (`fits`), cut at the coarsest boundaries
+/// that do; `Ok(Err(range))` names a stretch that no allowed cut makes fit.
+fn fitting_pieces(
+    text: &str,
+    range: (usize, usize),
+    level: usize,
+    lang: &str,
+    ok: &[bool],
+    fits: &mut dyn FnMut(&str) -> Result<bool, EngineError>,
+) -> Result<Result<Vec<Range>, Range>, EngineError> {
+    if fits(&text[range.0..range.1])? {
+        return Ok(Ok(vec![range]));
+    }
+    if level == CUT_LEVELS {
+        return Ok(Err(range));
+    }
+    let cuts = cut_points(text, range, level, lang, ok);
+    if cuts.is_empty() {
+        return fitting_pieces(text, range, level + 1, lang, ok, fits);
+    }
+    let mut bounds = Vec::with_capacity(cuts.len() + 2);
+    bounds.push(range.0);
+    bounds.extend(cuts);
+    bounds.push(range.1);
+    let mut pieces = Vec::new();
+    let mut current = (bounds[0], bounds[1]);
+    let flush = |piece: (usize, usize),
+                 pieces: &mut Vec<(usize, usize)>,
+                 fits: &mut dyn FnMut(&str) -> Result<bool, EngineError>|
+     -> Result<Result<(), (usize, usize)>, EngineError> {
+        match fitting_pieces(text, piece, level + 1, lang, ok, fits)? {
+            Ok(parts) => {
+                pieces.extend(parts);
+                Ok(Ok(()))
+            }
+            Err(bad) => Ok(Err(bad)),
+        }
+    };
+    for w in bounds[1..].windows(2) {
+        let joined = (current.0, w[1]);
+        if fits(&text[joined.0..joined.1])? {
+            current = joined;
+        } else {
+            if let Err(bad) = flush(current, &mut pieces, fits)? {
+                return Ok(Err(bad));
+            }
+            current = (w[0], w[1]);
+        }
+    }
+    if let Err(bad) = flush(current, &mut pieces, fits)? {
+        return Ok(Err(bad));
+    }
+    Ok(Ok(pieces))
+}
+
+/// A piece's translation with the piece's own leading and trailing whitespace kept.
+fn with_outer_space(original: &str, translated: &str) -> String {
+    let lead = &original[..original.len() - original.trim_start().len()];
+    let trail = &original[original.trim_end().len()..];
+    format!("{lead}{}{trail}", translated.trim())
+}
+
+/// Translates a unit too long for the engine at once: cut where no placeholder pair is open
+/// (sentences, then clauses, then words), each piece translated with its placeholders, the
+/// pieces joined. When that cannot fit or the engine breaks placeholders, the text between
+/// the placeholders is cut and translated alone and the placeholders are kept in source order.
+fn translate_in_pieces(
+    doc: &Document,
+    i: usize,
+    engine: &mut dyn TranslationEngine,
+    options: &PipelineOptions,
+    path: &str,
+) -> Result<UnitResult, PipelineError> {
+    let unit = &doc.units[i];
+    let text = unit.text.as_str();
+    let engine_err = |source| PipelineError::Engine {
+        path: path.to_string(),
+        source,
+    };
+    let fits_engine = |engine: &dyn TranslationEngine, s: &str| match engine.check_fits(&request(
+        doc,
+        i,
+        s.trim(),
+        options,
+    )) {
+        Ok(()) => Ok(true),
+        Err(EngineError::TooLong { .. }) => Ok(false),
+        Err(e) => Err(e),
+    };
+    let lang = options.source_lang.as_str();
+    let mut seconds = 0.0;
+    let mut tokens = None;
+    let mut translate_pieces =
+        |engine: &mut dyn TranslationEngine, pieces: &[&str]| -> Result<Vec<String>, EngineError> {
+            let todo: Vec<usize> = (0..pieces.len())
+                .filter(|&k| has_translatable_text(pieces[k]))
+                .collect();
+            let requests: Vec<TranslateRequest> = todo
+                .iter()
+                .map(|&k| request(doc, i, pieces[k].trim(), options))
+                .collect();
+            let mut out: Vec<String> = pieces.iter().map(|p| p.to_string()).collect();
+            for (batch_keys, batch) in todo
+                .chunks(engine.preferred_batch().max(1))
+                .zip(requests.chunks(engine.preferred_batch().max(1)))
+            {
+                let outputs = engine.translate(batch)?;
+                if outputs.len() != batch.len() {
+                    return Err(EngineError::Failed(format!(
+                        "engine returned {} outputs for {} inputs",
+                        outputs.len(),
+                        batch.len()
+                    )));
+                }
+                for (&k, o) in batch_keys.iter().zip(outputs) {
+                    seconds += o.seconds;
+                    if let Some(t) = o.tokens {
+                        *tokens.get_or_insert(0) += t;
+                    }
+                    out[k] = with_outer_space(pieces[k], &fit_format(FormatKind::Lines, &o.text));
+                }
+            }
+            Ok(out)
+        };
+
+    // 1. pieces that keep their placeholder pairs whole
+    let ok = balanced_offsets(text);
+    let balanced = {
+        let mut fits = |s: &str| fits_engine(engine, s);
+        fitting_pieces(text, (0, text.len()), 0, lang, &ok, &mut fits).map_err(engine_err)?
+    };
+    let mut raw_output = None;
+    if let Ok(ranges) = &balanced {
+        let pieces: Vec<&str> = ranges.iter().map(|&(a, b)| &text[a..b]).collect();
+        let translated = translate_pieces(engine, &pieces).map_err(engine_err)?;
+        let joined = fit_format(doc.format, &translated.concat());
+        if validate(&unit.placeholders, &joined).is_empty() && !joined.trim().is_empty() {
+            return Ok(UnitResult {
+                unit_id: unit.id.clone(),
+                source: unit.text.clone(),
+                text: joined.clone(),
+                raw_output: joined,
+                repair: Repair::None,
+                seconds,
+                tokens,
+                from_memory: false,
+                split: Some(ranges.len()),
+                resumed: false,
+            });
+        }
+        tracing::info!(unit = %unit.id, "placeholders broken in the pieces; translating between them");
+        raw_output = Some(joined);
+    }
+
+    // 2. the text between placeholders, cut as needed; placeholders kept in source order
+    let parts = spans(text);
+    let mut pieces: Vec<&str> = Vec::new();
+    for span in &parts {
+        match span {
+            Span::Text(t) if has_translatable_text(t) => {
+                let all = vec![true; t.len() + 1];
+                let mut fits = |s: &str| fits_engine(engine, s);
+                match fitting_pieces(t, (0, t.len()), 0, lang, &all, &mut fits)
+                    .map_err(engine_err)?
+                {
+                    Ok(ranges) => pieces.extend(ranges.iter().map(|&(a, b)| &t[a..b])),
+                    Err((a, b)) => {
+                        let piece = t[a..b].trim();
+                        let (tokens, limit) =
+                            match engine.check_fits(&request(doc, i, piece, options)) {
+                                Err(EngineError::TooLong { tokens, limit }) => (tokens, limit),
+                                _ => (0, 0),
+                            };
+                        let excerpt: String = piece.chars().take(60).collect();
+                        return Err(PipelineError::Unsplittable {
+                            path: path.to_string(),
+                            unit: unit.id.clone(),
+                            excerpt,
+                            tokens,
+                            limit,
+                        });
+                    }
+                }
+            }
+            Span::Text(t) => pieces.push(t),
+            Span::Token { text: tok, .. } => pieces.push(tok),
+        }
+    }
+    let n_translated = pieces.iter().filter(|p| has_translatable_text(p)).count();
+    // tokens are pieces of their own without translatable text, so they come back unchanged
+    let translated = translate_pieces(engine, &pieces).map_err(engine_err)?;
+    let joined = translated.concat();
+    let (text_out, repair) = if validate(&unit.placeholders, &joined).is_empty() {
+        (joined.clone(), Repair::Piecewise)
+    } else {
+        tracing::warn!(unit = %unit.id, "could not translate the long unit validly; keeping the source text");
+        (unit.text.clone(), Repair::KeptSource)
+    };
+    Ok(UnitResult {
+        unit_id: unit.id.clone(),
+        source: unit.text.clone(),
+        text: text_out,
+        raw_output: raw_output.unwrap_or(joined),
+        repair,
+        seconds,
+        tokens,
+        from_memory: false,
+        split: Some(n_translated),
+        resumed: false,
     })
 }
 
@@ -435,6 +766,184 @@ mod tests {
         assert!(t.units[0].from_memory);
         assert_eq!(t.translations.texts[0].as_deref(), Some("uno"));
         assert_eq!(t.translations.texts[1].as_deref(), Some("TWO"));
+    }
+
+    /// An engine that takes at most `max_chars` characters per request (a stand-in for an LLM's
+    /// context window), refuses anything longer, and upper-cases text (tokens kept, or dropped
+    /// with `drop_tags`).
+    struct Limited {
+        max_chars: usize,
+        drop_tags: bool,
+        longest_sent: usize,
+    }
+
+    impl Limited {
+        fn new(max_chars: usize) -> Self {
+            Limited {
+                max_chars,
+                drop_tags: false,
+                longest_sent: 0,
+            }
+        }
+    }
+
+    impl TranslationEngine for Limited {
+        fn info(&self) -> EngineInfo {
+            Upper {
+                drop_tags: false,
+                calls: 0,
+            }
+            .info()
+        }
+        fn check_fits(&self, request: &TranslateRequest) -> Result<(), EngineError> {
+            let tokens = request.text.chars().count();
+            if tokens > self.max_chars {
+                Err(EngineError::TooLong {
+                    tokens,
+                    limit: self.max_chars,
+                })
+            } else {
+                Ok(())
+            }
+        }
+        fn translate(
+            &mut self,
+            batch: &[TranslateRequest],
+        ) -> Result<Vec<TranslateOutput>, EngineError> {
+            for r in batch {
+                self.check_fits(r)?;
+                self.longest_sent = self.longest_sent.max(r.text.chars().count());
+            }
+            Upper {
+                drop_tags: self.drop_tags,
+                calls: 0,
+            }
+            .translate(batch)
+        }
+    }
+
+    /// A Markdown paragraph: `**…**` becomes a `<g1>…</g1>` pair, `![](x)` a standalone token.
+    fn markdown(text: &str) -> Document {
+        load_str(Path::new("t.md"), text, Some(FormatKind::Markdown)).unwrap()
+    }
+
+    /// What `Upper` makes of unit text: letters upper-cased, tokens unchanged.
+    fn upper(text: &str) -> String {
+        spans(text)
+            .iter()
+            .map(|s| match s {
+                Span::Text(t) => t.to_uppercase(),
+                Span::Token { text, .. } => text.to_string(),
+            })
+            .collect()
+    }
+
+    fn run(d: &Document, e: &mut Limited) -> Result<DocumentTranslation, PipelineError> {
+        translate_document(
+            d,
+            Path::new("t.txt"),
+            e,
+            &opts(),
+            &|_| None,
+            None,
+            &mut |_, _| {},
+        )
+    }
+
+    #[test]
+    fn a_unit_longer_than_the_context_is_translated_in_sentences() {
+        let text =
+            "The first sentence is here. The second one follows it. A third closes the paragraph.";
+        let d = doc(&format!("{text}\n\nshort\n"));
+        let mut e = Limited::new(40);
+        let t = run(&d, &mut e).unwrap();
+        assert_eq!(t.units[0].text, text.to_uppercase());
+        assert_eq!(t.units[0].split, Some(3));
+        assert_eq!(t.units[0].repair, Repair::None);
+        assert!(e.longest_sent <= 40);
+        assert_eq!(t.units[1].text, "SHORT");
+        assert_eq!(t.units[1].split, None);
+    }
+
+    #[test]
+    fn pieces_never_cut_inside_a_placeholder_pair() {
+        let d = markdown(
+            "Intro sentence one here. **Bold across. Two sentences.** Tail sentence at the end.\n",
+        );
+        let source = &d.units[0].text;
+        assert!(
+            source.contains("<g1>Bold across. Two sentences.</g1>"),
+            "{source}"
+        );
+        let mut e = Limited::new(45);
+        let t = run(&d, &mut e).unwrap();
+        let u = &t.units[0];
+        assert_eq!(u.text, upper(source));
+        assert_eq!(u.repair, Repair::None);
+        assert_eq!(u.split, Some(3));
+        assert!(e.longest_sent <= 45);
+    }
+
+    #[test]
+    fn a_long_pair_with_no_balanced_cut_is_translated_between_its_placeholders() {
+        let d =
+            markdown("**All of this is wrapped. It has three sentences. Each is short enough.**\n");
+        let source = &d.units[0].text;
+        assert!(
+            source.starts_with("<g1>") && source.ends_with("</g1>"),
+            "{source}"
+        );
+        let mut e = Limited::new(30);
+        let t = run(&d, &mut e).unwrap();
+        let u = &t.units[0];
+        assert_eq!(u.repair, Repair::Piecewise);
+        assert_eq!(u.text, upper(source));
+        assert_eq!(u.split, Some(3));
+        assert!(e.longest_sent <= 30);
+    }
+
+    #[test]
+    fn a_single_long_sentence_is_cut_at_clauses_then_words() {
+        let text = "one two three four, five six seven eight, nine ten eleven twelve";
+        let d = doc(&format!("{text}\n"));
+        let mut e = Limited::new(25);
+        let t = run(&d, &mut e).unwrap();
+        assert_eq!(t.units[0].text, text.to_uppercase());
+        assert_eq!(t.units[0].split, Some(3));
+        let mut e = Limited::new(12);
+        let t = run(&d, &mut e).unwrap();
+        assert_eq!(t.units[0].text, text.to_uppercase());
+        assert!(t.units[0].split.unwrap() > 3);
+        assert!(e.longest_sent <= 12);
+    }
+
+    #[test]
+    fn broken_placeholders_in_pieces_fall_back_to_translating_between_them() {
+        let d =
+            markdown("First part is here. **Second part** is bold. ![](x.png) Third part ends.\n");
+        let source = &d.units[0].text;
+        assert!(source.contains("<g1>Second part</g1>"), "{source}");
+        let mut e = Limited::new(30);
+        e.drop_tags = true;
+        let t = run(&d, &mut e).unwrap();
+        let u = &t.units[0];
+        assert_eq!(u.repair, Repair::Piecewise);
+        assert!(validate(&d.units[0].placeholders, &u.text).is_empty());
+        assert_eq!(u.text, upper(source));
+    }
+
+    #[test]
+    fn an_unsplittable_word_longer_than_the_context_is_a_clear_error() {
+        let word = "Pneumonoultramicroscopicsilicovolcanoconiosis";
+        let d = doc(&format!("A word: {word} is long.\n"));
+        let mut e = Limited::new(20);
+        let err = run(&d, &mut e).unwrap_err().to_string();
+        assert!(err.contains("t.txt"), "{err}");
+        assert!(err.contains(word), "{err}");
+        assert!(
+            err.contains("45 tokens") && err.contains("context of 20"),
+            "{err}"
+        );
     }
 
     #[test]
