@@ -2,12 +2,13 @@
 //! sizes 1, 4, 8 and 16 on a fixed number of threads, with peak RSS.
 //!
 //! Usage: `cargo run --release -p oerkit-benches --bin gguf_generate -- [MODEL.gguf] [--threads N]
-//! [--segments N] [--max-new-tokens N] [--batches 1,4,8,16] [--dequantize] [--dump-prompts FILE]`. Set `RAYON_NUM_THREADS` to the same
+//! [--segments N] [--max-new-tokens N] [--batches 1,4,8,16] [--dequantize] [--dump-prompts FILE] [--dump-outputs FILE]`. Set `RAYON_NUM_THREADS` to the same
 //! thread count: candle sizes its own worker pool from it. Without a path it uses the SmolLM2 file in the model cache
 //! (`$OERKIT_MODELS`, else `~/.cache/oerkit/models`). Segments are the first lines of the OpenStax
 //! statistics corpus, each wrapped in a translate-to-Spanish chat prompt; decoding is greedy.
 //! The same prompts and settings can be fed to llama.cpp with `--dump-prompts FILE` (one JSON
-//! list of token-id lists) for a side-by-side run.
+//! list of token-id lists) for a side-by-side run; `--dump-outputs FILE` writes the generated ids
+//! of the first batch size in the same form. `benches/gguf_vs_llamacpp.sh` does both.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,6 +21,17 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// CPU seconds (user + system, all threads) this process has used so far.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports these in USER_HZ, 100 per second on every mainstream configuration.
+    Some(ticks / 100.0)
 }
 
 fn default_model() -> PathBuf {
@@ -37,6 +49,7 @@ fn main() -> Result<()> {
     let mut segments = 16usize;
     let mut max_new_tokens = 48usize;
     let mut dump = None;
+    let mut dump_outputs = None;
     let mut weights = oerkit_gguf::WeightFormat::Quantized;
     let mut batches = vec![1usize, 4, 8, 16];
     let mut args = std::env::args().skip(1);
@@ -48,6 +61,7 @@ fn main() -> Result<()> {
             "--max-new-tokens" => max_new_tokens = value("--max-new-tokens")?.parse()?,
             "--dequantize" => weights = oerkit_gguf::WeightFormat::Dequantized,
             "--dump-prompts" => dump = Some(PathBuf::from(value("--dump-prompts")?)),
+            "--dump-outputs" => dump_outputs = Some(PathBuf::from(value("--dump-outputs")?)),
             "--batches" => {
                 batches = value("--batches")?
                     .split(',')
@@ -101,8 +115,14 @@ fn main() -> Result<()> {
         prompts.len(),
     );
     println!(
-        "{:>5} | {:>10} | {:>8} | {:>12} | {:>10} | {:>15}",
-        "batch", "gen tokens", "seconds", "gen tokens/s", "segments/s", "prompt tokens/s"
+        "{:>5} | {:>10} | {:>8} | {:>12} | {:>10} | {:>15} | {:>12}",
+        "batch",
+        "gen tokens",
+        "seconds",
+        "gen tokens/s",
+        "segments/s",
+        "prompt tokens/s",
+        "tokens/CPU-s"
     );
     let mut reference: Option<Vec<Vec<u32>>> = None;
     for &batch in &batches {
@@ -111,23 +131,34 @@ fn main() -> Result<()> {
             batch_size: batch,
             ..GenerationConfig::default()
         };
+        let cpu_started = cpu_seconds();
         let started = Instant::now();
         let generations = model.generate_ids(&prompts, &config)?;
         let seconds = started.elapsed().as_secs_f64();
+        let cpu = match (cpu_started, cpu_seconds()) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => f64::NAN,
+        };
         let generated: usize = generations.iter().map(|g| g.token_ids.len()).sum();
         let mut prompt_seconds = 0.0;
         for chunk in generations.chunks(batch) {
             prompt_seconds += chunk[0].batch_prompt_time.as_secs_f64();
         }
         println!(
-            "{batch:>5} | {generated:>10} | {seconds:>8.2} | {:>12.1} | {:>10.2} | {:>15.1}",
+            "{batch:>5} | {generated:>10} | {seconds:>8.2} | {:>12.1} | {:>10.2} | {:>15.1} | {:>12.1}",
             generated as f64 / seconds,
             generations.len() as f64 / seconds,
             prompt_tokens as f64 / prompt_seconds,
+            generated as f64 / cpu,
         );
         let ids: Vec<Vec<u32>> = generations.into_iter().map(|g| g.token_ids).collect();
         match &reference {
-            None => reference = Some(ids),
+            None => {
+                if let Some(path) = &dump_outputs {
+                    std::fs::write(path, serde_json::to_string(&ids)?)?;
+                }
+                reference = Some(ids)
+            }
             Some(r) => {
                 let same = r.iter().zip(&ids).filter(|(a, b)| a == b).count();
                 if std::env::var_os("GGUF_BENCH_DEBUG").is_some() {
