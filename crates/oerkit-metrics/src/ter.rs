@@ -5,6 +5,7 @@ use rustc_hash::FxHashMap;
 
 use crate::signature::Signature;
 use crate::text::{py_lower, py_rstrip, py_split};
+use crate::tokenize::tercom_western;
 use crate::{Metric, MetricScore, SufficientStats};
 
 const COST_INS: i64 = 1;
@@ -16,13 +17,89 @@ const BEAM_WIDTH: usize = 25;
 const MAX_SHIFT_CANDIDATES: usize = 1000;
 const INF: i64 = 10_000_000_000_000_000;
 
-/// TER settings; `Default` is sacrebleu's `TER()` (case-insensitive).
-///
-/// sacrebleu's `normalized`, `no_punct` and `asian_support` options are not implemented;
-/// the signature always says `norm:no|punct:yes|asian:no`.
+/// TER settings; `Default` is sacrebleu's `TER()` (case-insensitive, no normalisation,
+/// punctuation kept, no Asian support).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TerConfig {
     pub case_sensitive: bool,
+    /// TERCOM's normalisation: XML entities, line joins, punctuation split off, possessive
+    /// `'s`, period/comma/dash rules (and CJK split to characters with `asian_support`).
+    pub normalized: bool,
+    /// Remove `.,?:;!"()` (and, with `asian_support`, CJK and full-width punctuation).
+    pub no_punct: bool,
+    /// CJK handling; only has an effect together with `normalized` and/or `no_punct`.
+    pub asian_support: bool,
+}
+
+/// `_normalize_asian`'s character classes that become tokens of their own: CJK ideographs,
+/// strokes, radicals, compatibility forms, enclosed letters, and the Asian and full-width
+/// punctuation. (Its Hiragana/Katakana rules are anchored at the start of the text, which
+/// always begins with the space the western normalisation pads it with, so they never match.)
+fn is_asian_token_char(c: char) -> bool {
+    matches!(c,
+        '\u{4e00}'..='\u{9fff}'
+        | '\u{3400}'..='\u{4dbf}'
+        | '\u{31c0}'..='\u{31ef}'
+        | '\u{2e80}'..='\u{2eff}'
+        | '\u{3300}'..='\u{33ff}'
+        | '\u{f900}'..='\u{faff}'
+        | '\u{fe30}'..='\u{fe4f}'
+        | '\u{3200}'..='\u{3f22}'
+    ) || is_asian_punct(c)
+}
+
+/// `TercomTokenizer.ASIAN_PUNCT` and `FULL_WIDTH_PUNCT`.
+fn is_asian_punct(c: char) -> bool {
+    matches!(c,
+        '\u{3001}' | '\u{3002}'
+        | '\u{3008}'..='\u{3011}'
+        | '\u{3014}'..='\u{301f}'
+        | '\u{ff61}'..='\u{ff65}'
+        | '\u{30fb}'
+        | '\u{ff0e}' | '\u{ff0c}' | '\u{ff1f}' | '\u{ff1a}' | '\u{ff1b}'
+        | '\u{ff01}' | '\u{ff02}' | '\u{ff08}' | '\u{ff09}'
+    )
+}
+
+/// `_remove_punct`'s class `[\.,\?:;!\"\(\)]`.
+fn is_removed_punct(c: char) -> bool {
+    matches!(c, '.' | ',' | '?' | ':' | ';' | '!' | '"' | '(' | ')')
+}
+
+/// sacrebleu's `TercomTokenizer.__call__` (after `TER._preprocess_segment`'s `rstrip`); the
+/// tokens are the whitespace-split result.
+pub fn tercom_tokenize(line: &str, config: &TerConfig) -> String {
+    let line = py_rstrip(line);
+    let mut s: std::borrow::Cow<'_, str> = if config.case_sensitive {
+        line.into()
+    } else {
+        py_lower(line).into()
+    };
+    if config.normalized {
+        s = tercom_western(&s).into();
+        if config.asian_support && s.chars().any(is_asian_token_char) {
+            let mut spaced = String::with_capacity(s.len() + 16);
+            for c in s.chars() {
+                if is_asian_token_char(c) {
+                    spaced.push(' ');
+                    spaced.push(c);
+                    spaced.push(' ');
+                } else {
+                    spaced.push(c);
+                }
+            }
+            s = spaced.into();
+        }
+    }
+    if config.no_punct {
+        let asian = config.asian_support;
+        s = s
+            .chars()
+            .filter(|&c| !(is_removed_punct(c) || (asian && is_asian_punct(c))))
+            .collect::<String>()
+            .into();
+    }
+    s.into_owned()
 }
 
 /// TER's sufficient statistics: edits (minimum over references) and the *average*
@@ -71,14 +148,23 @@ impl Ter {
         Ter { config }
     }
 
-    /// sacrebleu's `TercomTokenizer` (without normalisation): optional lowercase, whitespace split.
-    fn words<'a>(&self, line: &'a str, lowered: &'a mut String) -> Vec<&'a str> {
+    /// Whether the text needs more than lowercasing and a whitespace split.
+    fn plain(&self) -> bool {
+        !(self.config.normalized || self.config.no_punct)
+    }
+
+    /// The words TER aligns: `TercomTokenizer(line.rstrip()).split()`.
+    fn words<'a>(&self, line: &'a str, buf: &'a mut String) -> Vec<&'a str> {
         let line = py_rstrip(line);
-        if self.config.case_sensitive {
+        if self.plain() && self.config.case_sensitive {
             py_split(line).collect()
         } else {
-            *lowered = py_lower(line);
-            py_split(lowered).collect()
+            *buf = if self.plain() {
+                py_lower(line)
+            } else {
+                tercom_tokenize(line, &self.config)
+            };
+            py_split(buf).collect()
         }
     }
 }
@@ -156,9 +242,10 @@ impl Metric for Ter {
             },
         );
         sig.push("tok", "t", "tercom");
-        sig.push("norm", "nr", "no");
-        sig.push("punct", "pn", "yes");
-        sig.push("asian", "as", "no");
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        sig.push("norm", "nr", yes_no(self.config.normalized));
+        sig.push("punct", "pn", yes_no(!self.config.no_punct));
+        sig.push("asian", "as", yes_no(self.config.asian_support));
         sig
     }
 }
@@ -537,5 +624,73 @@ impl BeamEditDistance {
         self.scratch_prev = prev;
         self.scratch_cur = cur;
         dist
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(normalized: bool, no_punct: bool, asian_support: bool) -> TerConfig {
+        TerConfig {
+            case_sensitive: false,
+            normalized,
+            no_punct,
+            asian_support,
+        }
+    }
+
+    /// The cases of sacrebleu's own `test/test_tokenizer_ter.py` (v2.x), all four groups.
+    #[test]
+    fn tercom_tokenizer_matches_sacrebleu_test_suite() {
+        let cases: [(TerConfig, &str, &str); 11] = [
+            (config(false, false, false), "a b c d", "a b c d"),
+            (config(false, false, false), "", ""),
+            (config(false, false, false), "a b c d.", "a b c d."),
+            (config(false, false, false), "A B C D.", "a b c d."),
+            (config(false, true, false), "a b c d.", "a b c d"),
+            (config(false, true, false), "A ; B ) C : D.", "a b c d"),
+            (config(true, false, false), "a b (c) d.", "a b ( c ) d ."),
+            (config(true, false, false), "Jim's car.", "jim 's car ."),
+            (config(true, false, false), "4.2", "4.2"),
+            (
+                config(true, false, true),
+                "美众院公布对特",
+                "美 众 院 公 布 对 特",
+            ),
+            // the first two letters are Hiragana and stay together
+            (
+                config(true, false, true),
+                "りの拳銃を持",
+                "りの 拳 銃 を 持",
+            ),
+        ];
+        for (cfg, input, expected) in cases {
+            let tokenized = tercom_tokenize(input, &cfg);
+            let got = py_split(&tokenized).collect::<Vec<_>>().join(" ");
+            assert_eq!(got, expected, "{input:?} with {cfg:?}");
+        }
+    }
+
+    #[test]
+    fn no_punct_with_asian_support_removes_cjk_punctuation() {
+        let t = tercom_tokenize("你好，世界。(a)", &config(false, true, true));
+        assert_eq!(t, "你好世界a");
+        let kept = tercom_tokenize("你好，世界。", &config(false, true, false));
+        assert_eq!(kept, "你好，世界。");
+    }
+
+    #[test]
+    fn signature_names_the_options() {
+        let ter = Ter::new(TerConfig {
+            case_sensitive: true,
+            normalized: true,
+            no_punct: true,
+            asian_support: true,
+        });
+        assert_eq!(
+            ter.signature(1).format(false),
+            "nrefs:1|case:mixed|tok:tercom|norm:yes|punct:no|asian:yes|version:2.5.1"
+        );
     }
 }

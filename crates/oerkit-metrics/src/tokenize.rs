@@ -133,10 +133,17 @@ fn regexp_post_tokenize(line: &str) -> String {
 /// gives the same matches as Python working on code points: a multi-byte character can only
 /// take part in a match through its last byte, and spaces are only inserted next to ASCII bytes.
 fn regexp_passes(src: &[u8], bufs: &mut TokenizeBuffers, out: &mut Vec<u8>) {
-    let (a, b2) = (&mut bufs.a, &mut bufs.b);
+    let mut a = std::mem::take(&mut bufs.a);
+    punctuation_pass(src, &mut a);
+    number_passes(&mut a, &mut bufs.b, out);
+    bufs.a = a;
+}
+
+/// Pass 1 of `TokenizerRegexp` (and of TERCOM's western normalisation): isolate ASCII
+/// punctuation and symbols, `([\{-\~\[-\` -\&\(-\+\:-\@\/])` -> `' \1 '`.
+fn punctuation_pass(src: &[u8], a: &mut Vec<u8>) {
     a.clear();
     a.reserve(src.len() * 2 + 8);
-    // 1. isolate ASCII punctuation and symbols
     for &b in src {
         if is_regexp_punct(b) {
             a.extend_from_slice(&[b' ', b, b' ']);
@@ -144,6 +151,10 @@ fn regexp_passes(src: &[u8], bufs: &mut TokenizeBuffers, out: &mut Vec<u8>) {
             a.push(b);
         }
     }
+}
+
+/// Passes 2–4 of `TokenizerRegexp`, from `a` into `out` (`a` is reused as scratch).
+fn number_passes(a: &mut Vec<u8>, b2: &mut Vec<u8>, out: &mut Vec<u8>) {
     // 2. period and comma unless preceded by a digit: ([^0-9])([\.,]) -> '\1 \2 '
     b2.clear();
     let mut i = 0;
@@ -181,6 +192,39 @@ fn regexp_passes(src: &[u8], bufs: &mut TokenizeBuffers, out: &mut Vec<u8>) {
             i += 1;
         }
     }
+}
+
+/// TERCOM's `_normalize_general_and_western` (sacrebleu's `TercomTokenizer(normalized=True)`)
+/// on already lowercased (or case-kept) text; tokens are the whitespace-split result.
+///
+/// `'s$` never matches in sacrebleu (the text is padded with spaces first), so only `'s ` is
+/// rewritten. The byte-level reasoning of [`regexp_passes`] holds: every pattern is ASCII.
+pub(crate) fn tercom_western(line: &str) -> String {
+    let mut s = std::borrow::Cow::Borrowed(line);
+    if s.contains('\n') {
+        s = s.replace("\n-", "").replace('\n', " ").into();
+    }
+    if s.contains('&') {
+        s = s
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .into();
+    }
+    let mut padded = String::with_capacity(s.len() + 2);
+    padded.push(' ');
+    padded.push_str(&s);
+    padded.push(' ');
+    let mut a = Vec::new();
+    punctuation_pass(padded.as_bytes(), &mut a);
+    let mut a = String::from_utf8(a)
+        .expect("only ASCII spaces inserted next to ASCII bytes")
+        .replace("'s ", " 's ")
+        .into_bytes();
+    let (mut b, mut out) = (Vec::new(), Vec::new());
+    number_passes(&mut a, &mut b, &mut out);
+    String::from_utf8(out).expect("only ASCII spaces inserted next to ASCII bytes")
 }
 
 /// 13a's preprocessing before the regex passes: `<skipped>`, line joins, entities, padding.

@@ -180,11 +180,12 @@ fn chrf_for(kwargs: &Value) -> Chrf {
 }
 
 fn ter_for(kwargs: &Value) -> Ter {
+    let flag = |name: &str| kwargs.get(name).and_then(Value::as_bool).unwrap_or(false);
     Ter::new(TerConfig {
-        case_sensitive: kwargs
-            .get("case_sensitive")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        case_sensitive: flag("case_sensitive"),
+        normalized: flag("normalized"),
+        no_punct: flag("no_punct"),
+        asian_support: flag("asian_support"),
     })
 }
 
@@ -308,6 +309,7 @@ fn sentence_level_values_match_sacrebleu() {
     let ter = Ter::default();
     let ter_cs = Ter::new(TerConfig {
         case_sensitive: true,
+        ..Default::default()
     });
     let mut c = Check::default();
     let mut rows = 0;

@@ -59,6 +59,7 @@ fn hter_reproduces_mlqe_pe_dev_column() {
             .collect();
     let ter_cs = Ter::new(TerConfig {
         case_sensitive: true,
+        ..Default::default()
     });
     let (mut total, mut exact, mut same_edits) = (0, 0, 0);
     let mut misses = Vec::new();
