@@ -220,7 +220,7 @@ fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// Architectures [`open_checkpoint`] knows.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["marian"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["marian", "t5", "mt5"];
 
 /// Opens a Hugging Face checkpoint directory as a translation engine, by `config.json`'s `model_type`.
 pub fn open_checkpoint(dir: &Path, opts: &Seq2SeqOptions) -> Result<Box<dyn TranslationEngine>> {
@@ -238,6 +238,7 @@ pub fn open_checkpoint(dir: &Path, opts: &Seq2SeqOptions) -> Result<Box<dyn Tran
     let kind: ModelType = read_json(&config_path)?;
     match kind.model_type.as_deref() {
         Some("marian") => Ok(Box::new(open_marian(dir, opts)?)),
+        Some("t5" | "mt5") => Ok(Box::new(crate::t5::open_t5(dir, opts)?)),
         other => Err(Seq2SeqError::invalid(
             &config_path,
             format!(

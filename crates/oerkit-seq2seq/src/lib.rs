@@ -11,6 +11,7 @@ pub mod error;
 pub mod generate;
 pub mod marian;
 pub mod sentencepiece;
+pub mod t5;
 
 pub use engine::{open_checkpoint, Seq2SeqOptions, Seq2SeqTranslator};
 pub use error::{Result, Seq2SeqError};
