@@ -5,7 +5,9 @@
 //! lines — real text with partial overlap, so TER's shift search does real work.
 //! Usage: `benches/metrics_vs_sacrebleu.sh` (creates the sacrebleu venv), or
 //! `cargo run --release -p oerkit-benches --bin metrics_vs_sacrebleu -- [--python PY] [--reps N] [--segments N]`.
-//! Times are the best of N runs of `corpus_score` (files already in memory, no process start).
+//! Each of R rounds times oerkit (best of N runs of `corpus_score`, files already in memory) and
+//! then sacrebleu (best of N in one Python process, no process start counted), alternately, so
+//! both see the same machine load; the table reports the median per-round speed-up.
 
 use std::process::Command;
 use std::time::Instant;
@@ -55,6 +57,7 @@ fn main() -> Result<()> {
     let mut python =
         std::env::var("SACREBLEU_PYTHON").unwrap_or_else(|_| "/tmp/venv-sb/bin/python".into());
     let mut reps = 5usize;
+    let mut rounds = 5usize;
     let mut n = 3000usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -62,7 +65,12 @@ fn main() -> Result<()> {
             "--python" => python = args.next().context("--python needs a path")?,
             "--reps" => reps = args.next().context("--reps needs a number")?.parse()?,
             "--segments" => n = args.next().context("--segments needs a number")?.parse()?,
-            other => bail!("unknown argument {other}; use --python PY, --reps N, --segments N"),
+            "--rounds" => rounds = args.next().context("--rounds needs a number")?.parse()?,
+            other => {
+                bail!(
+                    "unknown argument {other}; use --python PY, --reps N, --rounds R, --segments N"
+                )
+            }
         }
     }
     let hyp_path = oerkit_testkit::corpus("parallel/tico19/eng-spa.spa");
@@ -78,56 +86,83 @@ fn main() -> Result<()> {
         bail!("{} has only {} lines", hyp_path.display(), hyps.len());
     }
 
-    let ours = [
-        ("BLEU", timed(&Bleu::default(), &hyps, &refs, reps)?),
-        ("chrF", timed(&Chrf::default(), &hyps, &refs, reps)?),
-        ("TER", timed(&Ter::default(), &hyps, &refs, reps)?),
-    ];
-
-    eprintln!("running sacrebleu with {python} (one core) ...");
-    let out = Command::new("taskset")
-        .args(["-c", "0", &python, "-c", SACREBLEU_SCRIPT])
-        .arg(&hyp_path)
-        .arg(&ref_path)
-        .args([n.to_string(), reps.to_string()])
-        .output()
-        .or_else(|_| {
-            Command::new(&python)
-                .args(["-c", SACREBLEU_SCRIPT])
-                .arg(&hyp_path)
-                .arg(&ref_path)
-                .args([n.to_string(), reps.to_string()])
-                .output()
-        })
-        .with_context(|| {
-            format!("running {python}; create the venv with benches/metrics_vs_sacrebleu.sh")
-        })?;
-    if !out.status.success() {
-        bail!("sacrebleu failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-
-    println!(
-        "corpus metrics on {n} segment pairs (TICO-19 spa vs por), best of {reps}; sacrebleu {}",
-        theirs["version"].as_str().unwrap_or("?")
-    );
-    println!(
-        "{:<6} {:>12} {:>15} {:>9} {:>14} {:>16}",
-        "metric", "oerkit ms", "sacrebleu ms", "speed-up", "oerkit score", "sacrebleu score"
-    );
-    for (name, (secs, score)) in ours {
-        let t = &theirs[name];
-        let their_secs = t["seconds"].as_f64().unwrap_or(f64::NAN);
-        let their_score = t["score"].as_f64().unwrap_or(f64::NAN);
-        println!(
-            "{name:<6} {:>12.2} {:>15.1} {:>8.1}x {score:>14.6} {their_score:>16.6}",
-            secs * 1e3,
-            their_secs * 1e3,
-            their_secs / secs
+    const NAMES: [&str; 3] = ["BLEU", "chrF", "TER"];
+    // per metric: (oerkit seconds, sacrebleu seconds) of every round
+    let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); NAMES.len()];
+    let mut scores = [(f64::NAN, f64::NAN); 3];
+    let mut version = String::new();
+    for round in 0..rounds {
+        let ours = [
+            timed(&Bleu::default(), &hyps, &refs, reps)?,
+            timed(&Chrf::default(), &hyps, &refs, reps)?,
+            timed(&Ter::default(), &hyps, &refs, reps)?,
+        ];
+        eprintln!(
+            "round {}/{rounds}: running sacrebleu with {python} ...",
+            round + 1
         );
-        if (score - their_score).abs() > 1e-9 * score.abs().max(1.0) {
-            bail!("{name}: scores differ (oerkit {score}, sacrebleu {their_score})");
+        let out = Command::new(&python)
+            .args(["-c", SACREBLEU_SCRIPT])
+            .arg(&hyp_path)
+            .arg(&ref_path)
+            .args([n.to_string(), reps.to_string()])
+            .output()
+            .with_context(|| {
+                format!("running {python}; create the venv with benches/metrics_vs_sacrebleu.sh")
+            })?;
+        if !out.status.success() {
+            bail!("sacrebleu failed: {}", String::from_utf8_lossy(&out.stderr));
         }
+        let theirs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        version = theirs["version"].as_str().unwrap_or("?").to_string();
+        for (k, name) in NAMES.iter().enumerate() {
+            let t = &theirs[name];
+            let their_secs = t["seconds"].as_f64().unwrap_or(f64::NAN);
+            let their_score = t["score"].as_f64().unwrap_or(f64::NAN);
+            let (secs, score) = ours[k];
+            if (score - their_score).abs() > 1e-9 * score.abs().max(1.0) {
+                bail!("{name}: scores differ (oerkit {score}, sacrebleu {their_score})");
+            }
+            times[k].push((secs, their_secs));
+            scores[k] = (score, their_score);
+        }
+    }
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        let m = v.len() / 2;
+        if v.len() % 2 == 1 {
+            v[m]
+        } else {
+            (v[m - 1] + v[m]) / 2.0
+        }
+    };
+    println!(
+        "corpus metrics on {n} segment pairs (TICO-19 spa vs por); {rounds} alternating rounds, \
+         best of {reps} per round; sacrebleu {version}; single-threaded both"
+    );
+    println!(
+        "{:<6} {:>12} {:>15} {:>16} {:>9} {:>9} {:>14} {:>16}",
+        "metric",
+        "oerkit ms",
+        "sacrebleu ms",
+        "median speed-up",
+        "min",
+        "max",
+        "oerkit score",
+        "sacrebleu score"
+    );
+    for (k, name) in NAMES.iter().enumerate() {
+        let ratios: Vec<f64> = times[k].iter().map(|(o, t)| t / o).collect();
+        let lo = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().cloned().fold(0.0, f64::max);
+        let ours_ms = median(times[k].iter().map(|t| t.0 * 1e3).collect());
+        let theirs_ms = median(times[k].iter().map(|t| t.1 * 1e3).collect());
+        let (score, their_score) = scores[k];
+        println!(
+            "{name:<6} {ours_ms:>12.2} {theirs_ms:>15.1} {:>15.1}x {lo:>8.1}x {hi:>8.1}x \
+             {score:>14.6} {their_score:>16.6}",
+            median(ratios.clone())
+        );
     }
     Ok(())
 }
