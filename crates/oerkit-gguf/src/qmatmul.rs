@@ -346,10 +346,18 @@ impl BlockMatrix {
         if batch == 1 {
             return transposed;
         }
+        // Transposed back in square tiles, so reads and writes both stay within a few cache lines
+        // (a plain strided loop costs ~8% of a long prompt's time).
+        const TILE: usize = 32;
         let mut y = vec![0f32; batch * self.rows];
-        for (r, column) in transposed.chunks(batch).enumerate() {
-            for (b, &v) in column.iter().enumerate() {
-                y[b * self.rows + r] = v;
+        for r0 in (0..self.rows).step_by(TILE) {
+            for b0 in (0..batch).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(self.rows) {
+                    let column = &transposed[r * batch..(r + 1) * batch];
+                    for b in b0..(b0 + TILE).min(batch) {
+                        y[b * self.rows + r] = column[b];
+                    }
+                }
             }
         }
         y
@@ -833,7 +841,7 @@ mod tests {
                 GgmlDType::Q4K,
                 GgmlDType::Q6K,
             ] {
-                for batch in [1, 3, 4, 9] {
+                for batch in [1, 3, 4, 9, 37] {
                     check_matmul(kernel, dtype, 13, 256, batch);
                 }
             }
