@@ -1,13 +1,13 @@
 //! TER's `normalized`, `no_punct`, `asian_support` (and case) options: oerkit-metrics vs
-//! sacrebleu 2.5.1, segment by segment, on real data — TICO-19 Spanish vs Portuguese (3,000
-//! lines), NTREX-128 pt-BR vs [pt-PT, Spanish] (two references) and MLQE-PE en-zh dev machine
+//! sacrebleu 2.5.1, segment by segment, on real data — TICO-19 Spanish vs Portuguese (first
+//! `--segments` lines, default 1,000), NTREX-128 pt-BR vs [pt-PT, Spanish] (two references) and MLQE-PE en-zh dev machine
 //! output vs post-edit (Chinese, for `asian_support`).
 //!
 //! A check, not a timing: sacrebleu computes per-segment statistics `[edits, avg ref length]`,
 //! the corpus score and the signature for every option combination; the table lists how many
 //! segments differ (must be 0) and both corpus scores.
 //! Usage: `benches/ter_options_vs_sacrebleu.sh` (creates the sacrebleu venv), or
-//! `cargo run --release -p oerkit-benches --bin ter_options_vs_sacrebleu -- [--python PY]`.
+//! `cargo run --release -p oerkit-benches --bin ter_options_vs_sacrebleu -- [--python PY] [--segments N]`.
 
 use std::process::Command;
 
@@ -20,7 +20,8 @@ import csv, json, sys, itertools, logging
 logging.getLogger("sacrebleu").setLevel(logging.ERROR)
 import sacrebleu
 from sacrebleu.metrics import TER
-corpora = sys.argv[1]
+from sacrebleu.utils import sum_of_lists
+corpora, n_tico = sys.argv[1], int(sys.argv[2])
 def lines(rel, n=None):
     with open(f"{corpora}/{rel}", encoding="utf-8", newline="") as f:
         out = f.read().split("\n")
@@ -31,8 +32,8 @@ def mlqe(pair):
     with open(f"{corpora}/postedit/mlqe-pe/{pair}/dev.tsv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quotechar='"'))
     return [r["mt"] for r in rows], [[r["pe"] for r in rows]]
-tico_h = lines("parallel/tico19/eng-spa.spa", 3000)
-tico_r = lines("parallel/tico19/eng-por.por", 3000)
+tico_h = lines("parallel/tico19/eng-spa.spa", n_tico)
+tico_r = lines("parallel/tico19/eng-por.por", n_tico)
 ntrex_h = lines("parallel/ntrex128/eng-por_BR.por_BR")
 ntrex_r = [lines("parallel/ntrex128/eng-por.por"), lines("parallel/ntrex128/eng-spa.spa")]
 zh_h, zh_r = mlqe("en-zh")
@@ -41,16 +42,18 @@ datasets = {
     "ntrex pt-BR|pt,es": (ntrex_h, ntrex_r),
     "mlqe en-zh mt|pe": (zh_h, zh_r),
 }
-configs = []
-for cs, norm, nopunct, asian in itertools.product((False, True), repeat=4):
-    configs.append(dict(case_sensitive=cs, normalized=norm, no_punct=nopunct, asian_support=asian))
+# every combination of the three options (case-insensitive, the default), plus case-sensitive
+# with normalisation
+configs = [dict(case_sensitive=False, normalized=norm, no_punct=nopunct, asian_support=asian)
+           for norm, nopunct, asian in itertools.product((False, True), repeat=3)]
+configs.append(dict(case_sensitive=True, normalized=True, no_punct=False, asian_support=False))
 out = {"version": sacrebleu.__version__, "datasets": {}}
 for name, (hyps, refs) in datasets.items():
     entry = {"hyps": hyps, "refs": refs, "results": []}
     for kw in configs:
         m = TER(**kw)
         stats = m._extract_corpus_statistics(hyps, refs)
-        score = m.corpus_score(hyps, refs)
+        score = m._compute_score_from_stats(sum_of_lists(stats))
         entry["results"].append({"kwargs": kw, "stats": [[float(e), float(l)] for e, l in stats],
                                  "score": score.score, "signature": str(m.get_signature())})
     out["datasets"][name] = entry
@@ -60,11 +63,15 @@ print(json.dumps(out, ensure_ascii=False))
 fn main() -> Result<()> {
     let mut python =
         std::env::var("SACREBLEU_PYTHON").unwrap_or_else(|_| "/tmp/venv-sb/bin/python".into());
+    let mut tico_segments = 1000usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--python" => python = args.next().context("--python needs a path")?,
-            other => bail!("unknown argument {other}; use --python PY"),
+            "--segments" => {
+                tico_segments = args.next().context("--segments needs a number")?.parse()?
+            }
+            other => bail!("unknown argument {other}; use --python PY, --segments N"),
         }
     }
     oerkit_testkit::require_shared();
@@ -73,6 +80,7 @@ fn main() -> Result<()> {
     let out = Command::new(&python)
         .args(["-c", SACREBLEU_SCRIPT])
         .arg(&corpora)
+        .arg(tico_segments.to_string())
         .output()
         .with_context(|| {
             format!("running {python}; create the venv with benches/ter_options_vs_sacrebleu.sh")
