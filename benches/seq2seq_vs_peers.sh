@@ -34,7 +34,8 @@ fi
 "$VENV/bin/python" benches/seq2seq/make_model.py --out "$MODEL"
 
 INPUT="$BENCH_DIR/seq2seq-input.txt"
-grep -v '^[[:space:]]*$' "$SHARED/corpora/parallel/openstax-statistics/eng-spa.eng" | head -n "$SEGMENTS" > "$INPUT"
+# awk, not grep | head: under pipefail a head that stops reading early would fail the script.
+awk -v n="$SEGMENTS" 'NF { print; if (++k == n) exit }' "$SHARED/corpora/parallel/openstax-statistics/eng-spa.eng" > "$INPUT"
 
 case " $ENGINES " in
   *" oerkit"*)
@@ -50,10 +51,10 @@ run_one() { # engine beam batch
   local engine=$1 beam=$2 batch=$3
   local common=(--input "$INPUT" --beam "$beam" --batch "$batch" --threads "$THREADS" --max-new-tokens "$MAX_NEW")
   case "$engine" in
-    oerkit) "$OERKIT_BIN" --model "$MODEL" "${common[@]}" --force-length ;;
-    oerkit-q8) "$OERKIT_BIN" --model "$MODEL" "${common[@]}" --force-length --quantize q8 ;;
-    hf) "$VENV/bin/python" benches/seq2seq/peers.py --engine hf --model "$MODEL" --segments "$SEGMENTS" "${common[@]}" ;;
-    ct2-*) "$VENV/bin/python" benches/seq2seq/peers.py --engine ct2 --name "$engine" --model "$MODEL-$engine" \
+    oerkit) exec "$OERKIT_BIN" --model "$MODEL" "${common[@]}" --force-length ;;
+    oerkit-q8) exec "$OERKIT_BIN" --model "$MODEL" "${common[@]}" --force-length --quantize q8 ;;
+    hf) exec "$VENV/bin/python" benches/seq2seq/peers.py --engine hf --model "$MODEL" --segments "$SEGMENTS" "${common[@]}" ;;
+    ct2-*) exec "$VENV/bin/python" benches/seq2seq/peers.py --engine ct2 --name "$engine" --model "$MODEL-$engine" \
              --tokenizer "$MODEL" --segments "$SEGMENTS" "${common[@]}" ;;
     *) echo "unknown engine $engine" >&2; return 2 ;;
   esac
@@ -68,7 +69,8 @@ for beam in $BEAMS; do
       for run in $(seq "$REPEAT"); do
         echo "== $engine beam $beam batch $batch run $run (load $(cut -d' ' -f1 /proc/loadavg))" >&2
         # The label is set here so that the Rust bin's q8 runs read "oerkit-q8".
-        if line=$(timeout "$TIMEOUT" bash -c 'run_one "$@"' _ "$engine" "$beam" "$batch" | tail -n 1); then
+        # run_one execs the engine, so timeout's signal reaches it (not just a wrapper shell).
+        if line=$(timeout -k 10 "$TIMEOUT" bash -c 'run_one "$@"' _ "$engine" "$beam" "$batch" | tail -n 1); then
           echo "$line" | "$VENV/bin/python" -c 'import json,sys; r=json.loads(sys.stdin.read()); r["engine"]=sys.argv[1]; r["run"]=int(sys.argv[2]); print(json.dumps(r))' "$engine" "$run" | tee -a "$RESULTS" >&2
         else
           echo "   failed or timed out" >&2
@@ -86,12 +88,13 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     runs[(r["beam"], r["batch"], r["engine"])].append(r)
 best = {k: max(v, key=lambda r: r["tokens_per_s"]) for k, v in runs.items()}
-print("| beam | batch | engine | target tok/s (each run) | best tok/s | peak RSS MB | vs HF | vs CT2 f32 |")
-print("|---:|---:|---|---|---:|---:|---:|---:|")
+print("| beam | batch | engine | target tok/s (each run) | best tok/s | tok/CPU-s | peak RSS MB | vs HF | vs CT2 f32 |")
+print("|---:|---:|---|---|---:|---:|---:|---:|---:|")
 for (beam, batch, engine), r in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
     each = ", ".join(f'{x["tokens_per_s"]:.0f}' for x in runs[(beam, batch, engine)])
     def ratio(peer):
         p = best.get((beam, batch, peer))
         return f'{r["tokens_per_s"] / p["tokens_per_s"]:.2f}x' if p else "-"
-    print(f'| {beam} | {batch} | {engine} | {each} | {r["tokens_per_s"]:.0f} | {r["peak_rss_mb"]:.0f} | {ratio("hf")} | {ratio("ct2-float32")} |')
+    cpu = f'{r["tokens_per_cpu_s"]:.0f}' if "tokens_per_cpu_s" in r else "-"
+    print(f'| {beam} | {batch} | {engine} | {each} | {r["tokens_per_s"]:.0f} | {cpu} | {r["peak_rss_mb"]:.0f} | {ratio("hf")} | {ratio("ct2-float32")} |')
 EOF
