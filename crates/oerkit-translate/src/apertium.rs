@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use oerkit_document::placeholder::{spans, Span};
+use oerkit_document::placeholder::{spans, Span, TagKind};
 use serde_json::json;
 
 use crate::engine::{
@@ -179,10 +179,56 @@ impl ApertiumEngine {
                 ),
             });
         }
+        let mut emptied = Vec::new();
         for (i, text) in work.into_iter().zip(decoded.segments) {
-            out[i] = text;
+            out[i] = restore_tag_spacing(texts[i], &text);
+            if empties_a_pair(texts[i], &out[i]) {
+                emptied.push(i);
+            }
+        }
+        // Where the pair merged the words a tag pair held into words outside it ("there <g1>is</g1>" ->
+        // "hay <g1></g1>"), the markup would be lost: translate the runs between the tokens one by one
+        // (one more process for all such segments) and keep the tokens where the source has them.
+        if !emptied.is_empty() {
+            let mut runs: Vec<&str> = Vec::new();
+            for &i in &emptied {
+                runs.extend(spans(texts[i]).into_iter().filter_map(|s| match s {
+                    Span::Text(t) => Some(t),
+                    Span::Token { .. } => None,
+                }));
+            }
+            let trimmed: Vec<&str> = runs.iter().map(|r| r.trim()).collect();
+            let translated = self.translate_texts_plain(&trimmed)?;
+            let mut next = translated.into_iter();
+            for &i in &emptied {
+                let mut text = String::new();
+                for span in spans(texts[i]) {
+                    match span {
+                        Span::Text(run) => {
+                            let body = next.next().unwrap_or_default();
+                            let lead = &run[..run.len() - run.trim_start().len()];
+                            let trail = &run[run.trim_end().len()..];
+                            text.push_str(lead);
+                            text.push_str(&body);
+                            if !body.is_empty() || lead.is_empty() {
+                                text.push_str(trail);
+                            }
+                        }
+                        Span::Token { text: token, .. } => text.push_str(token),
+                    }
+                }
+                out[i] = text;
+            }
         }
         Ok(out)
+    }
+
+    /// [`Self::translate_texts`] for texts without tokens (no repair pass).
+    fn translate_texts_plain(&self, texts: &[&str]) -> Result<Vec<String>, ApertiumError> {
+        debug_assert!(texts
+            .iter()
+            .all(|t| !oerkit_document::placeholder::contains_token(t)));
+        self.translate_texts(texts)
     }
 
     fn check_languages(&self, request: &TranslateRequest) -> Result<(), EngineError> {
@@ -341,6 +387,111 @@ fn iso639_3(code: &str) -> Option<&'static str> {
         "ur" | "urd" => "urd",
         _ => return None,
     })
+}
+
+/// Transfer rules reorder words around the superblanks, and the blank between two moved words can land
+/// inside a tag pair (`<g1>directorio de raíz </g1>`), which Markdown no longer reads as the same markup.
+/// Where the source had no whitespace inside a tag pair (after `<gN>`, before `</gN>`), whitespace there
+/// moves outside it; whitespace is never moved into a pair.
+fn restore_tag_spacing(source: &str, translated: &str) -> String {
+    let source_spans = spans(source);
+    let mut tight = std::collections::HashMap::new();
+    for (i, span) in source_spans.iter().enumerate() {
+        if let Span::Token { id, kind, .. } = span {
+            let space_before = i
+                .checked_sub(1)
+                .and_then(|p| source_spans.get(p))
+                .is_some_and(|s| matches!(s, Span::Text(t) if t.ends_with(char::is_whitespace)));
+            let space_after = source_spans
+                .get(i + 1)
+                .is_some_and(|s| matches!(s, Span::Text(t) if t.starts_with(char::is_whitespace)));
+            tight.insert((*id, *kind), (!space_before, !space_after));
+        }
+    }
+    // Text pieces between tokens; `pieces[2k]` is text, `pieces[2k+1]` a token.
+    let mut texts: Vec<String> = vec![String::new()];
+    let mut tokens = Vec::new();
+    for span in spans(translated) {
+        match span {
+            Span::Text(t) => texts.last_mut().expect("never empty").push_str(t),
+            Span::Token { id, kind, text } => {
+                tokens.push((id, kind, text.to_string()));
+                texts.push(String::new());
+            }
+        }
+    }
+    for (k, (id, kind, _)) in tokens.iter().enumerate() {
+        let Some(&(tight_before, tight_after)) = tight.get(&(*id, *kind)) else {
+            continue;
+        };
+        if tight_before && *kind == TagKind::Close {
+            let before = &mut texts[k];
+            let kept = before.trim_end().len();
+            if kept < before.len() && kept > 0 {
+                let space: String = before.split_off(kept);
+                let after = &mut texts[k + 1];
+                if !after.starts_with(char::is_whitespace) {
+                    after.insert_str(0, &space);
+                }
+            }
+        }
+        if tight_after && *kind == TagKind::Open {
+            let after = &mut texts[k + 1];
+            let trimmed = after.len() - after.trim_start().len();
+            if trimmed > 0 && trimmed < after.len() {
+                let space: String = after.drain(..trimmed).collect();
+                let before = &mut texts[k];
+                if !before.ends_with(char::is_whitespace) {
+                    before.push_str(&space);
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(translated.len());
+    for (k, text) in texts.iter().enumerate() {
+        out.push_str(text);
+        if let Some((_, _, token)) = tokens.get(k) {
+            out.push_str(token);
+        }
+    }
+    out
+}
+
+/// True when a tag pair that held letters in `source` holds none in `translated`.
+fn empties_a_pair(source: &str, translated: &str) -> bool {
+    let contents = |text: &str| {
+        let mut open: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
+        let mut result = Vec::new();
+        for span in spans(text) {
+            match span {
+                Span::Token {
+                    id,
+                    kind: TagKind::Open,
+                    ..
+                } => {
+                    open.insert(id, false);
+                }
+                Span::Token {
+                    id,
+                    kind: TagKind::Close,
+                    ..
+                } => {
+                    result.push((id, open.remove(&id).unwrap_or(false)));
+                }
+                Span::Token { .. } => {}
+                Span::Text(t) => {
+                    if t.chars().any(char::is_alphanumeric) {
+                        open.values_mut().for_each(|has| *has = true);
+                    }
+                }
+            }
+        }
+        result
+    };
+    let before: std::collections::HashMap<u32, bool> = contents(source).into_iter().collect();
+    contents(translated)
+        .into_iter()
+        .any(|(id, has)| !has && before.get(&id).copied().unwrap_or(false))
 }
 
 /// One segment in Apertium's stream format, closed by the end marker and a NUL (null flush).
@@ -563,6 +714,53 @@ mod tests {
         );
         assert_eq!(decoded.segments, vec!["uno <g1>dos</g1>tres"]);
         assert_eq!(decoded.trailing, "cola");
+    }
+
+    #[test]
+    fn whitespace_moves_out_of_tags_that_hugged_their_words() {
+        let source = "the <g1>root directory</g1>\nthat <x2/> x";
+        assert_eq!(
+            restore_tag_spacing(source, "el <g1>directorio de raíz </g1>\nque <x2/> x"),
+            "el <g1>directorio de raíz</g1>\nque <x2/> x"
+        );
+        assert_eq!(
+            restore_tag_spacing(source, "el<g1> directorio</g1> que"),
+            "el <g1>directorio</g1> que"
+        );
+        assert_eq!(
+            restore_tag_spacing("a <g1>b</g1>", "<g1> b </g1>"),
+            " <g1>b</g1> "
+        );
+        // Apertium dropped the genitive after the pair: the space stays outside.
+        assert_eq!(
+            restore_tag_spacing("the <g1>x</g1>'s y", "el <g1>x</g1>  las y"),
+            "el <g1>x</g1>  las y"
+        );
+        assert_eq!(restore_tag_spacing("a<x1/>b", "a <x1/> b"), "a <x1/> b");
+    }
+
+    #[test]
+    fn emptied_pairs_are_noticed() {
+        assert!(empties_a_pair("there <g1>is</g1> a", "hay <g1></g1> un"));
+        assert!(!empties_a_pair("a <g1>b</g1>", "a <g1>c</g1>"));
+        assert!(!empties_a_pair("a <g1><x2/></g1>", "a <g1><x2/></g1>"));
+    }
+
+    #[test]
+    fn a_pair_apertium_empties_is_translated_run_by_run() {
+        let out = engine()
+            .translate_texts(&["No: there <g1>is</g1> a directory <x2/> in <x3/>."])
+            .unwrap();
+        assert!(
+            !empties_a_pair("there <g1>is</g1>", &out[0]),
+            "{:?}",
+            out[0]
+        );
+        assert!(
+            out[0].contains("<g1>") && out[0].contains("<x3/>"),
+            "{:?}",
+            out[0]
+        );
     }
 
     // The tests below run the installed Apertium (CI installs it with scripts/setup.sh); they fail,
