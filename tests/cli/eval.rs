@@ -279,3 +279,38 @@ fn errors_name_the_file_and_line() {
         &["moses"],
     );
 }
+
+#[test]
+fn ter_option_flags_reach_the_metric_and_its_signature() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hyp, refs, corpus) = write_set(dir.path(), "mlqe-en-zh-dev300");
+    let run = |extra: &[&str]| -> Value {
+        let mut args = eval_args(&hyp, &refs);
+        args.extend(["--metrics", "ter", "--json", "--width", "6"]);
+        args.extend(extra);
+        serde_json::from_str(&stdout(&run_ok(&args))).expect("JSON object")
+    };
+    let plain = run(&[]);
+    let want = &corpus["corpus"]["ter"];
+    assert_eq!(plain["signature"], want["signature"]);
+    let want_6dp: f64 = format!("{:.6}", want["score"].as_f64().expect("score"))
+        .parse()
+        .expect("f64");
+    assert_eq!(plain["score"].as_f64(), Some(want_6dp));
+
+    let all = run(&[
+        "--ter-normalized",
+        "--ter-no-punct",
+        "--ter-asian-support",
+        "--ter-case-sensitive",
+    ]);
+    assert_eq!(
+        all["signature"],
+        "nrefs:1|case:mixed|tok:tercom|norm:yes|punct:no|asian:yes|version:2.5.1"
+    );
+    assert_eq!(all["norm"], "yes");
+    assert_eq!(all["punct"], "no");
+    assert_eq!(all["asian"], "yes");
+    // Chinese split into characters changes the edit counts a lot
+    assert_ne!(all["score"], plain["score"]);
+}

@@ -33,8 +33,18 @@ pub struct EvalArgs {
     #[arg(long)]
     lowercase: bool,
     /// Case-sensitive TER (sacrebleu's TER lowercases by default).
-    #[arg(long)]
+    #[arg(long, alias = "ter-case-sensitive")]
     case_sensitive: bool,
+    /// TER: TERCOM normalisation (entities, punctuation split off, possessive 's, numbers).
+    #[arg(long)]
+    ter_normalized: bool,
+    /// TER: remove punctuation `.,?:;!"()` before aligning.
+    #[arg(long)]
+    ter_no_punct: bool,
+    /// TER: with --ter-normalized split CJK text into characters; with --ter-no-punct also remove
+    /// CJK and full-width punctuation.
+    #[arg(long)]
+    ter_asian_support: bool,
     /// Score every line separately (sentence-level; BLEU uses effective order as sacrebleu does).
     #[arg(long)]
     sentence: bool,
@@ -248,6 +258,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             Choice::Ter => evaluate(
                 &Ter::new(TerConfig {
                     case_sensitive: args.case_sensitive,
+                    normalized: args.ter_normalized,
+                    no_punct: args.ter_no_punct,
+                    asian_support: args.ter_asian_support,
                 }),
                 &input,
             )?,
