@@ -8,7 +8,7 @@ use oerkit_document::{Document, FormatKind};
 use serde::Serialize;
 
 use crate::error::TagError;
-use crate::language::{LanguageDetector, LanguageGuess};
+use crate::language::{primary_subtag, LanguageDetector, LanguageGuess};
 use crate::readability::{level_from, readability, EducationalLevel, Readability};
 use crate::resource_type::{resource_types, ResourceType};
 use crate::text::plain_paragraphs;
@@ -34,6 +34,9 @@ pub struct Description {
     pub format: FormatKind,
     pub title: String,
     pub language: LanguageGuess,
+    /// The language of the text units as detected; differs from `language` for bilingual files (PO,
+    /// XLIFF), whose units are the source text while the file is the target-language catalogue.
+    pub text_language: String,
     /// `null` for languages without a readability formula.
     pub readability: Option<Readability>,
     pub educational_level: Option<EducationalLevel>,
@@ -72,8 +75,19 @@ pub fn describe(
             path: file.to_path_buf(),
         });
     }
-    let language = detector.detect(&paragraphs, doc.meta.language.as_deref());
-    let readability = readability(&paragraphs, &language.code);
+    let detected = detector.detect(&paragraphs, doc.meta.language.as_deref());
+    let text_language = detected.code.clone();
+    let bilingual = matches!(doc.format, FormatKind::Po | FormatKind::Xliff);
+    let language = match doc.meta.language.as_deref() {
+        Some(stated) if bilingual => LanguageGuess {
+            code: primary_subtag(stated),
+            confidence: None,
+            stated: Some(stated.to_string()),
+            source: "stated",
+        },
+        _ => detected,
+    };
+    let readability = readability(&paragraphs, &text_language);
     let educational_level = readability.as_ref().map(level_from);
     let title = title_of(doc, file);
     let licence = licence_of(doc, file, root);
@@ -88,6 +102,7 @@ pub fn describe(
         format: doc.format,
         title,
         language,
+        text_language,
         readability,
         educational_level,
         resource_types: resource_types(doc, &raw),

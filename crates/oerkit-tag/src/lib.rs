@@ -151,7 +151,7 @@ impl Tagger {
             &doc_vector,
             self.options.subjects,
         );
-        let candidates = keywords::candidates(&paragraphs, &description.language.code);
+        let candidates = keywords::candidates(&paragraphs, &description.text_language);
         let candidate_refs: Vec<&str> = candidates.iter().map(|c| c.phrase.as_str()).collect();
         let candidate_vectors = if candidate_refs.is_empty() {
             Vec::new()
