@@ -13,6 +13,8 @@ pub mod marian;
 pub mod sentencepiece;
 pub mod t5;
 
+/// The device type callers pass to [`generate()`] (CPU here).
+pub use candle_core::Device;
 pub use engine::{open_checkpoint, Seq2SeqOptions, Seq2SeqTranslator};
 pub use error::{Result, Seq2SeqError};
 pub use generate::{generate, GenerateOptions, Hypothesis, Seq2SeqConfig, Seq2SeqModel};
