@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions unwrap too: a failed setup step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod apertium;
 mod common;
 mod documents;
 mod eval;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use oerkit_gguf::{ChatMessage as GgufMessage, GenerationConfig, GgufModel, LoadOptions};
 use oerkit_models::{Catalog, Format, ModelStore, Progress, ResolvedModel, Task};
+use oerkit_translate::apertium::{ApertiumConfig, ApertiumEngine};
 use oerkit_translate::llm::{ChatMessage, ChatModel, ChatReply, LlmTranslator};
 use oerkit_translate::{EngineError, EngineInfo, PromptSet, TranslationEngine};
 use serde_json::json;
@@ -112,6 +113,13 @@ pub fn open_chat_model(choice: &EngineChoice, task: Task) -> Result<GgufChat> {
 
 /// Opens the translation engine the user chose.
 pub fn open_translation_engine(choice: &EngineChoice) -> Result<Box<dyn TranslationEngine>> {
+    if let Some(pair) = choice
+        .model
+        .as_deref()
+        .and_then(|m| m.strip_prefix(APERTIUM_PREFIX))
+    {
+        return open_apertium(pair, choice);
+    }
     if choice.beam > 1 {
         tracing::warn!(
             "--beam {} is ignored: LLM engines decode greedily",
@@ -121,6 +129,25 @@ pub fn open_translation_engine(choice: &EngineChoice) -> Result<Box<dyn Translat
     let chat = open_chat_model(choice, Task::Translate)?;
     let prompts = load_prompts(choice.prompts.as_deref())?;
     Ok(Box::new(LlmTranslator::new(chat, prompts, choice.batch)))
+}
+
+/// `--model apertium:PAIR` (e.g. `apertium:eng-spa`): an installed Apertium pair.
+pub const APERTIUM_PREFIX: &str = "apertium:";
+
+/// Opens an Apertium pair; `$OERKIT_APERTIUM` names another `apertium` program (default: the one on PATH).
+fn open_apertium(pair: &str, choice: &EngineChoice) -> Result<Box<dyn TranslationEngine>> {
+    if choice.beam > 1 {
+        tracing::warn!("--beam {} is ignored: Apertium is rule-based", choice.beam);
+    }
+    let config = ApertiumConfig {
+        program: std::env::var_os("OERKIT_APERTIUM")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("apertium")),
+        data_dir: None,
+    };
+    let engine = ApertiumEngine::open(pair, config)
+        .with_context(|| format!("--model {APERTIUM_PREFIX}{pair}"))?;
+    Ok(Box::new(engine))
 }
 
 pub fn load_prompts(path: Option<&Path>) -> Result<PromptSet> {

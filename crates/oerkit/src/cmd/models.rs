@@ -109,6 +109,16 @@ fn list(catalog: &Catalog, store: &ModelStore, as_json: bool) -> Result<ExitCode
         );
     }
     eprintln!("cache: {}", store.root().display());
+    // Apertium pairs are models too (`--model apertium:PAIR`), installed by the system, not cached here.
+    let apertium = oerkit_translate::apertium::ApertiumConfig::default();
+    if let Ok(modes) = oerkit_translate::apertium::installed_modes(&apertium) {
+        if !modes.is_empty() {
+            eprintln!(
+                "apertium pairs installed: {} (use --model apertium:PAIR)",
+                modes.join(", ")
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
