@@ -8,13 +8,16 @@ use crate::error::{Result, ReviewError};
 use crate::model::*;
 use crate::placeholders;
 use crate::schema::{self, APPLICATION_ID};
+use crate::similarity::TrigramIndex;
 use crate::store::{Added, ReviewStore, DEFAULT_TM_THRESHOLD};
 use crate::xliff::{ImportCounts, ImportResult, ReturnedState, ReturnedTarget, UnitImport};
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
 };
 use serde_json::json;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a connection waits for another writer before retrying.
@@ -36,6 +39,69 @@ pub fn now() -> String {
 pub struct SqliteStore {
     conn: Connection,
     path: String,
+    tm_cache: Arc<TmCache>,
+}
+
+/// One memory entry as fuzzy matching needs it.
+struct TmRow {
+    id: i64,
+    key: String,
+    chars: i64,
+    source: String,
+    target_key: String,
+    origin_unit_id: Option<i64>,
+}
+
+/// The memory of one language pair with its trigram index, as of one state of the `tm` table.
+struct TmSnapshot {
+    state: (i64, i64, i64),
+    rows: Vec<TmRow>,
+    index: TrigramIndex,
+}
+
+/// Memory snapshots per language pair, kept across lookups so a fuzzy lookup does not scan the memory;
+/// rebuilt when the memory changed (any process bumps `tm_version` with every memory write, and the
+/// entry count and highest id are checked too).
+#[derive(Default)]
+struct TmCache {
+    pairs: Mutex<HashMap<(String, String), Arc<TmSnapshot>>>,
+}
+
+impl TmCache {
+    fn snapshot(&self, c: &Connection, src_lang: &str, tgt_lang: &str) -> Result<Arc<TmSnapshot>> {
+        let state: (i64, i64, i64) = c.query_row(
+            "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'tm_version'), 0),
+                    count(*), coalesce(max(id), 0)
+             FROM tm WHERE src_lang = ?1 AND tgt_lang = ?2",
+            params![src_lang, tgt_lang],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let pair = (src_lang.to_string(), tgt_lang.to_string());
+        let mut pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = pairs.get(&pair).filter(|s| s.state == state) {
+            return Ok(Arc::clone(s));
+        }
+        let rows: Vec<TmRow> = c
+            .prepare_cached(
+                "SELECT id, source_key, source_chars, source, target_key, origin_unit_id FROM tm
+                 WHERE src_lang = ?1 AND tgt_lang = ?2 ORDER BY id",
+            )?
+            .query_map(params![src_lang, tgt_lang], |r| {
+                Ok(TmRow {
+                    id: r.get(0)?,
+                    key: r.get(1)?,
+                    chars: r.get(2)?,
+                    source: r.get(3)?,
+                    target_key: r.get(4)?,
+                    origin_unit_id: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let index = TrigramIndex::build(rows.iter().map(|r| r.key.as_str()));
+        let snapshot = Arc::new(TmSnapshot { state, rows, index });
+        pairs.insert(pair, Arc::clone(&snapshot));
+        Ok(snapshot)
+    }
 }
 
 impl SqliteStore {
@@ -67,13 +133,18 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: display,
+            tm_cache: Arc::default(),
         };
         store.configure(version).map_err(|e| e.at(&store.path))?;
         Ok(store)
     }
 
     fn init(conn: Connection, path: String) -> Result<Self> {
-        let mut store = SqliteStore { conn, path };
+        let mut store = SqliteStore {
+            conn,
+            path,
+            tm_cache: Arc::default(),
+        };
         store
             .configure(schema::latest_version())
             .map_err(|e| e.at(&store.path))?;
@@ -438,6 +509,14 @@ fn refresh_unit(tx: &Connection, unit_id: i64, actor: &str) -> Result<(UnitStatu
         )?;
         // The memory holds exactly the currently approved text of each unit.
         let removed = tx.execute("DELETE FROM tm WHERE origin_unit_id = ?1", [unit_id])?;
+        if removed > 0 || decision.approved_text.is_some() {
+            // Tells every process's memory index (TmCache) that the memory changed.
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('tm_version', '1')
+                 ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+                [],
+            )?;
+        }
         if removed > 0 && decision.approved_text.is_none() {
             log_event(
                 tx,
@@ -507,6 +586,7 @@ fn tm_threshold(c: &Connection) -> Result<f64> {
 
 fn tm_matches(
     c: &Connection,
+    cache: &TmCache,
     src_lang: &str,
     tgt_lang: &str,
     source: &str,
@@ -527,43 +607,37 @@ fn tm_matches(
     } else {
         i64::MAX
     };
-    let mut stmt = c.prepare_cached(
-        "SELECT id, source_key, source, target_key, origin_unit_id FROM tm
-         WHERE src_lang = ?1 AND tgt_lang = ?2 AND source_chars BETWEEN ?3 AND ?4",
-    )?;
-    let rows = stmt.query_map(params![src_lang, tgt_lang, min_len, max_len], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-        ))
-    })?;
+    let memory = cache.snapshot(c, src_lang, tgt_lang)?;
+    let candidates: Vec<&TmRow> = match memory.index.candidates(&key, threshold) {
+        Some(positions) => positions.into_iter().map(|i| &memory.rows[i]).collect(),
+        None => memory.rows.iter().collect(),
+    };
     let mut out = Vec::new();
-    for row in rows {
-        let (entry_id, entry_key, entry_source, target_key, origin_unit_id) = row?;
-        let score = if entry_key == key {
+    for row in candidates {
+        if row.chars < min_len || row.chars > max_len {
+            continue;
+        }
+        let score = if row.key == key {
             1.0
-        } else if crate::similarity::upper_bound(&key_counts, key_chars as usize, &entry_key)
+        } else if crate::similarity::upper_bound(&key_counts, key_chars as usize, &row.key)
             < threshold
         {
             continue;
         } else {
-            strsim::normalized_levenshtein(&key, &entry_key)
+            strsim::normalized_levenshtein(&key, &row.key)
         };
         if score < threshold {
             continue;
         }
-        let target = placeholders::renumber(&target_key, &back);
+        let target = placeholders::renumber(&row.target_key, &back);
         let placeholders_complete = placeholders::validate(source, &target).is_ok();
         out.push(TmMatch {
-            entry_id,
+            entry_id: row.id,
             score,
-            source: entry_source,
+            source: row.source.clone(),
             target,
             placeholders_complete,
-            origin_unit_id,
+            origin_unit_id: row.origin_unit_id,
         });
     }
     out.sort_by(|a, b| {
@@ -716,6 +790,7 @@ fn submit_in(
 
 fn add_units_in(
     tx: &Connection,
+    cache: &TmCache,
     job: &Job,
     units: &[NewUnit],
     actor: &str,
@@ -767,6 +842,7 @@ fn add_units_in(
         {
             let matches = tm_matches(
                 tx,
+                cache,
                 &job.src_lang,
                 &job.tgt_lang,
                 &unit.source,
@@ -902,6 +978,7 @@ impl ReviewStore for SqliteStore {
         if job.name.trim().is_empty() {
             return Err(ReviewError::Invalid("a job needs a name".into()));
         }
+        let cache = Arc::clone(&self.tm_cache);
         self.write(|tx| {
             let taken: bool =
                 tx.query_row("SELECT EXISTS (SELECT 1 FROM jobs WHERE name = ?1)", [&job.name], |r| r.get(0))?;
@@ -928,15 +1005,16 @@ impl ReviewStore for SqliteStore {
             log_event(tx, &job.created_by, "job_created", Some(job_id), None, None, serde_json::to_value(job)
                 .unwrap_or_default())?;
             let stored = load_job(tx, job_id)?;
-            let added = add_units_in(tx, &stored, units, &job.created_by, tm_threshold(tx)?)?;
+            let added = add_units_in(tx, &cache, &stored, units, &job.created_by, tm_threshold(tx)?)?;
             Ok((stored, added))
         })
     }
 
     fn add_units(&mut self, job_id: i64, units: &[NewUnit], actor: &str) -> Result<Added> {
+        let cache = Arc::clone(&self.tm_cache);
         self.write(|tx| {
             let job = load_job(tx, job_id)?;
-            add_units_in(tx, &job, units, actor, tm_threshold(tx)?)
+            add_units_in(tx, &cache, &job, units, actor, tm_threshold(tx)?)
         })
     }
 
@@ -1118,7 +1196,17 @@ impl ReviewStore for SqliteStore {
         threshold: f64,
         limit: usize,
     ) -> Result<Vec<TmMatch>> {
-        self.read(|c| tm_matches(c, src_lang, tgt_lang, source, threshold, limit))
+        self.read(|c| {
+            tm_matches(
+                c,
+                &self.tm_cache,
+                src_lang,
+                tgt_lang,
+                source,
+                threshold,
+                limit,
+            )
+        })
     }
 
     fn tm_threshold(&self) -> Result<f64> {

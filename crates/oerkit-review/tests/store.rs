@@ -462,3 +462,63 @@ fn missing_jobs_and_units_are_clear_errors() {
         Err(ReviewError::JobExists(_))
     ));
 }
+
+/// The fuzzy-match index a store keeps between lookups follows memory changes made by this store and by
+/// other processes (connections) on the same database.
+#[test]
+fn memory_index_sees_changes_from_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tm.db");
+    let mut a = SqliteStore::open(&db).unwrap();
+    let mut b = SqliteStore::open(&db).unwrap();
+    let unit = |i: usize, src: &str| NewUnit {
+        ext_id: format!("u{i}"),
+        source: src.to_string(),
+        context: String::new(),
+        suggestions: vec![NewSuggestion::machine(format!("[de] {src}"), "e", "m")],
+        imported_review: None,
+    };
+    let job = |name: &str| NewJob {
+        name: name.into(),
+        resource: name.into(),
+        src_lang: "en".into(),
+        tgt_lang: "de".into(),
+        created_by: "t".into(),
+        approvals_needed: 1,
+        ..Default::default()
+    };
+    let query = "The shell is a program where users can type commands!";
+    let (j1, _) = a
+        .create_job(
+            &job("one"),
+            &[unit(
+                0,
+                "The shell is a program where users can type commands.",
+            )],
+        )
+        .unwrap();
+    assert!(a.tm_matches("en", "de", query, 0.75, 3).unwrap().is_empty());
+    // Approved through the other connection: the first one's index must see it.
+    let id = b.units_of(j1.id).unwrap()[0].id;
+    b.submit(&NewReview::new(id, "ana", Action::Accept))
+        .unwrap();
+    let found = a.tm_matches("en", "de", query, 0.75, 3).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].target,
+        "[de] The shell is a program where users can type commands."
+    );
+    // Two approvals needed now: the unit is no longer approved and leaves the memory.
+    a.set_approvals_needed(j1.id, 2, "admin").unwrap();
+    assert!(b.tm_matches("en", "de", query, 0.75, 3).unwrap().is_empty());
+    // The memory offered to units added through the first connection follows too.
+    a.set_approvals_needed(j1.id, 1, "admin").unwrap();
+    let (j2, _) = b.create_job(&job("two"), &[unit(0, query)]).unwrap();
+    let view = b.unit(b.units_of(j2.id).unwrap()[0].id).unwrap();
+    assert!(
+        view.suggestions
+            .iter()
+            .any(|s| s.origin == SuggestionOrigin::Tm),
+        "{view:?}"
+    );
+}
