@@ -10,4 +10,6 @@ mod documents;
 mod eval;
 mod models;
 mod review;
+mod seq2seq;
+mod tag;
 mod translate;

@@ -666,3 +666,415 @@ fn eight_reviewer_processes_at_once() {
     }
     assert_eq!(logged, submitted);
 }
+
+/// The `<segment …>…</segment>` of the XLIFF 2.1 unit named `name`, replaced by `f(segment)`.
+fn edit_xliff_segment(xlf: &str, name: &str, f: impl FnOnce(&str) -> String) -> String {
+    let unit = xlf
+        .find(&format!("name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no unit {name} in\n{xlf}"));
+    let start = unit + xlf[unit..].find("<segment").unwrap();
+    let end = start + xlf[start..].find("</segment>").unwrap() + "</segment>".len();
+    format!("{}{}{}", &xlf[..start], f(&xlf[start..end]), &xlf[end..])
+}
+
+/// A segment with `state` (replacing the one the export wrote) and, when given, `target` as its target.
+fn post_edit(segment: &str, state: &str, target: Option<&str>) -> String {
+    let tag_end = segment.find('>').unwrap();
+    let tag = segment[..tag_end].replace(" state=\"translated\"", "");
+    let mut out = format!("{tag} state=\"{state}\"{}", &segment[tag_end..]);
+    if let Some(text) = target {
+        out = match (out.find("<target"), out.find("</target>")) {
+            (Some(start), Some(close)) => {
+                let open_end = start + out[start..].find('>').unwrap() + 1;
+                format!("{}{text}{}", &out[..open_end], &out[close..])
+            }
+            _ => out.replace(
+                "</segment>",
+                &format!("  <target xml:space=\"preserve\">{text}</target>\n      </segment>"),
+            ),
+        };
+    }
+    out
+}
+
+fn import_xliff(db: &Path, reviewer: &str, file: &Path) -> (Option<i32>, Value, String) {
+    let out = oerkit()
+        .args([
+            "review",
+            "--db",
+            path_str(db),
+            "--reviewer",
+            reviewer,
+            "--json",
+        ])
+        .args(["import", path_str(file)])
+        .output()
+        .unwrap();
+    let json = serde_json::from_str(stdout(&out).trim()).unwrap_or(Value::Null);
+    (
+        out.status.code(),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A job exported as XLIFF 2.1 (with provenance), post-edited as a CAT tool would (targets changed, states
+/// set, one placeholder dropped), imported back: the reviews are recorded once, the broken unit is
+/// refused and reported, and status, history and the JSONL dataset show the reviews.
+#[test]
+fn cat_tool_round_trip_through_xliff() {
+    oerkit_testkit::require_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cat.db");
+    let lesson = oerkit_testkit::corpus("oer/carpentries-shell-novice/en/episodes/01-intro.md");
+    let queued = review_json(
+        &db,
+        "editor",
+        &[
+            "queue",
+            path_str(&lesson),
+            "--src-lang",
+            "en",
+            "--tgt-lang",
+            "es",
+            "--job",
+            "intro",
+        ],
+    );
+    let units = queued["units"].as_i64().unwrap();
+    review(
+        &db,
+        "editor",
+        &["configure", "--job", "intro", "--approvals", "2"],
+    );
+
+    // ana drafts three plain units and one with inline markup (candidates: two approvals are needed).
+    let (mut plain, mut marked, mut untranslated) = (Vec::new(), None, None);
+    for id in 1..=units {
+        let unit = review_json(&db, "ana", &["show", &id.to_string()]);
+        let source = unit["source"].as_str().unwrap().to_string();
+        let ext_id = unit["ext_id"].as_str().unwrap().to_string();
+        if source.contains("<g1>") && marked.is_none() {
+            marked = Some((id, ext_id, source));
+        } else if !source.contains('<') && plain.len() < 3 {
+            plain.push((id, ext_id, source));
+        } else if !source.contains('<') && untranslated.is_none() {
+            untranslated = Some((id, ext_id, source));
+        }
+    }
+    let marked = marked.expect("a unit with inline markup in the lesson");
+    let untranslated = untranslated.unwrap();
+    for (id, _, source) in plain.iter().chain([&marked]) {
+        review(
+            &db,
+            "ana",
+            &["edit", &id.to_string(), "--text", &format!("[es] {source}")],
+        );
+    }
+
+    let xlf_path = dir.path().join("intro.es.xlf");
+    run_ok(&[
+        "export",
+        "--db",
+        path_str(&db),
+        "--job",
+        "intro",
+        "--format",
+        "xliff",
+        "--out",
+        path_str(&xlf_path),
+    ]);
+    let xlf = std::fs::read_to_string(&xlf_path).unwrap();
+    assert!(xlf.contains("xmlns:mda=\"urn:oasis:names:tc:xliff:metadata:2.0\""));
+    assert!(
+        xlf.contains("<mda:meta type=\"job-name\">intro</mda:meta>"),
+        "{xlf}"
+    );
+    assert_eq!(xlf.matches("<mda:metadata>").count() as i64, units + 1);
+    assert_eq!(
+        xlf.matches("<mda:meta type=\"target-is\">candidate</mda:meta>")
+            .count(),
+        4
+    );
+
+    // bo in the CAT tool: corrects one draft, confirms one, leaves one, strips the markup of the fourth
+    // (which the queue must refuse) and translates a unit nobody had drafted.
+    let mut edited = edit_xliff_segment(&xlf, &plain[0].1, |s| {
+        post_edit(s, "translated", Some("Una corrección de bo."))
+    });
+    edited = edit_xliff_segment(&edited, &plain[1].1, |s| post_edit(s, "final", None));
+    edited = edit_xliff_segment(&edited, &marked.1, |s| {
+        post_edit(s, "reviewed", Some("Texto sin marcas."))
+    });
+    edited = edit_xliff_segment(&edited, &untranslated.1, |s| {
+        post_edit(s, "translated", Some("Nuevo texto de bo."))
+    });
+    let returned = dir.path().join("intro.es.returned.xlf");
+    std::fs::write(&returned, &edited).unwrap();
+
+    let (code, report, stderr) = import_xliff(&db, "bo", &returned);
+    assert_eq!(
+        code,
+        Some(2),
+        "a refused unit gives exit status 2: {stderr}"
+    );
+    let counts = &report["counts"];
+    assert_eq!(
+        (
+            counts["edit"].as_i64(),
+            counts["accept"].as_i64(),
+            counts["refused"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(counts["unchanged"], 1, "{report}");
+    let refused: Vec<&Value> = report["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["result"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["unit_id"], marked.0);
+    let message = refused[0]["message"].as_str().unwrap();
+    assert!(message.contains("missing placeholder(s) <g1>"), "{message}");
+    assert!(stderr.contains("refused"), "{stderr}");
+
+    let status = review_json(&db, "bo", &["status", "--job", "intro"]);
+    assert_eq!(status["jobs"][0]["reviews"], 4 + 3, "{status}");
+    assert_eq!(status["jobs"][0]["approved"], 1, "{status}");
+    let confirmed = review_json(&db, "bo", &["show", &plain[1].0.to_string()]);
+    assert_eq!(confirmed["status"], "approved");
+    assert_eq!(
+        confirmed["approved_text"].as_str(),
+        Some(format!("[es] {}", plain[1].2).as_str())
+    );
+    let history = stdout(&review(
+        &db,
+        "bo",
+        &["history", &plain[0].0.to_string(), "--json"],
+    ));
+    let bo_review: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["kind"] == "review" && e["actor"] == "bo")
+        .collect();
+    assert_eq!(bo_review.len(), 1, "{history}");
+    assert_eq!(bo_review[0]["payload"]["action"], "edit");
+    assert_eq!(
+        bo_review[0]["payload"]["final_text"],
+        "Una corrección de bo."
+    );
+
+    let jsonl = dir.path().join("intro.jsonl");
+    run_ok(&[
+        "export",
+        "--db",
+        path_str(&db),
+        "--job",
+        "intro",
+        "--format",
+        "jsonl",
+        "--names",
+        "--out",
+        path_str(&jsonl),
+    ]);
+    let rows: Vec<Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["reviewer"] == "bo")
+        .collect();
+    let mut actions: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["final"].as_str().unwrap()))
+        .collect();
+    actions.sort();
+    let accepted = format!("[es] {}", plain[1].2);
+    assert_eq!(
+        actions,
+        vec![
+            ("accept", accepted.as_str()),
+            ("edit", "Nuevo texto de bo."),
+            ("edit", "Una corrección de bo.")
+        ]
+    );
+
+    // The same file again records nothing new.
+    let (code, again, _) = import_xliff(&db, "bo", &returned);
+    assert_eq!(code, Some(2));
+    assert_eq!(again["counts"]["accept"], 0, "{again}");
+    assert_eq!(again["counts"]["edit"], 0, "{again}");
+    let status = review_json(&db, "bo", &["status", "--job", "intro"]);
+    assert_eq!(status["jobs"][0]["reviews"], 4 + 3, "{status}");
+
+    // Another job's file is refused as a whole.
+    review_json(
+        &db,
+        "editor",
+        &[
+            "queue",
+            path_str(&lesson),
+            "--src-lang",
+            "en",
+            "--tgt-lang",
+            "es",
+            "--job",
+            "intro-2",
+        ],
+    );
+    let out = oerkit()
+        .args([
+            "review",
+            "--db",
+            path_str(&db),
+            "--reviewer",
+            "bo",
+            "import",
+            path_str(&returned),
+        ])
+        .args(["--job", "intro-2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("belongs to job intro") && stderr.contains("nothing was imported"),
+        "{stderr}"
+    );
+    let status = review_json(&db, "bo", &["status"]);
+    assert_eq!(status["jobs"][1]["reviews"], 0, "{status}");
+}
+
+/// Translation memory through the CLI: a lesson translated with SmolLM2 into the queue and corrected by a
+/// reviewer; its next version is translated again. Unchanged paragraphs come from the memory (no model run,
+/// `from_memory` in the provenance sidecar, the approved text in the output); a slightly changed one gets
+/// the model's output plus the memory's fuzzy match with its score as suggestions in the queue.
+#[test]
+fn retranslation_reuses_approved_segments() {
+    oerkit_testkit::require_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tm.db");
+    let paragraphs = [
+        "The shell is a program where users can type commands.",
+        "Run the ls command to list the files in a folder.",
+        "Press Enter to run it.",
+    ];
+    let v1 = dir.path().join("v1");
+    std::fs::create_dir_all(&v1).unwrap();
+    let lesson_v1 = v1.join("lesson.md");
+    std::fs::write(&lesson_v1, paragraphs.join("\n\n") + "\n").unwrap();
+    let translate = |input: &Path, out: &Path| {
+        run_ok(&[
+            "translate",
+            path_str(input),
+            "--to",
+            "es",
+            "--from",
+            "en",
+            "--model",
+            "smollm2-135m-instruct",
+            "--max-tokens",
+            "24",
+            "--license",
+            "CC-BY-4.0",
+            "--out",
+            path_str(out),
+            "--queue",
+            path_str(&db),
+        ])
+    };
+    translate(&lesson_v1, &dir.path().join("out1"));
+    let status = review_json(&db, "ana", &["status"]);
+    let job1 = status["jobs"][0]["name"].as_str().unwrap().to_string();
+    assert_eq!(status["jobs"][0]["units"], 3, "{status}");
+
+    // ana corrects every machine translation.
+    let corrections = [
+        "El shell es un programa donde los usuarios pueden escribir órdenes.",
+        "Ejecuta la orden ls para listar los archivos de una carpeta.",
+        "Pulsa Intro para ejecutarla.",
+    ];
+    for _ in 0..3 {
+        let unit = review_json(&db, "ana", &["next", "--job", &job1]);
+        assert_eq!(unit["suggestions"][0]["origin"], "mt", "{unit}");
+        assert_eq!(unit["suggestions"][0]["model_id"], "smollm2-135m-instruct");
+        let i = paragraphs
+            .iter()
+            .position(|p| unit["source"] == *p)
+            .unwrap();
+        let outcome = review_json(
+            &db,
+            "ana",
+            &["edit", &unit["id"].to_string(), "--text", corrections[i]],
+        );
+        assert_eq!(outcome["status"], "approved");
+    }
+
+    // Version 2: two paragraphs unchanged, one slightly changed, one new.
+    let v2 = dir.path().join("v2");
+    std::fs::create_dir_all(&v2).unwrap();
+    let lesson_v2 = v2.join("lesson.md");
+    let changed = "Press Enter to run it now.";
+    let new = "Bash is the most popular Unix shell.";
+    std::fs::write(
+        &lesson_v2,
+        [paragraphs[0], paragraphs[1], changed, new].join("\n\n") + "\n",
+    )
+    .unwrap();
+    let out2 = dir.path().join("out2");
+    translate(&lesson_v2, &out2);
+    let translated = std::fs::read_to_string(out2.join("lesson.md")).unwrap();
+    assert!(translated.contains(corrections[0]), "{translated}");
+    assert!(translated.contains(corrections[1]), "{translated}");
+    let sidecar: Value =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("lesson.md.oerkit.json")).unwrap())
+            .unwrap();
+    let from_memory: Vec<bool> = sidecar["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["from_memory"].as_bool().unwrap())
+        .collect();
+    assert_eq!(from_memory, vec![true, true, false, false], "{sidecar}");
+
+    let status = review_json(&db, "bo", &["status"]);
+    let job2 = status["jobs"][1]["name"].as_str().unwrap().to_string();
+    let mut seen = 0;
+    loop {
+        let unit = review_json(&db, "bo", &["next", "--job", &job2]);
+        if unit.is_null() {
+            break;
+        }
+        let source = unit["source"].as_str().unwrap();
+        let suggestions = unit["suggestions"].as_array().unwrap();
+        if source == paragraphs[0] || source == paragraphs[1] {
+            // Filled from the memory: the approved text, recorded as a memory match, not model output.
+            let i = usize::from(source == paragraphs[1]);
+            assert_eq!(suggestions[0]["origin"], "tm", "{unit}");
+            assert_eq!(suggestions[0]["tm_score"], 1.0);
+            assert_eq!(suggestions[0]["text"], corrections[i]);
+        } else if source == changed {
+            assert_eq!(suggestions[0]["origin"], "mt", "{unit}");
+            let fuzzy = suggestions
+                .iter()
+                .find(|s| s["origin"] == "tm")
+                .unwrap_or_else(|| panic!("no fuzzy memory suggestion: {unit}"));
+            assert_eq!(fuzzy["text"], corrections[2]);
+            let score = fuzzy["tm_score"].as_f64().unwrap();
+            // 1 - levenshtein / max length = 1 - 4/26.
+            assert!((score - (1.0 - 4.0 / 26.0)).abs() < 1e-9, "{score}");
+        } else {
+            assert_eq!(source, new);
+            assert!(suggestions.iter().all(|s| s["origin"] == "mt"), "{unit}");
+        }
+        seen += 1;
+        review(
+            &db,
+            "bo",
+            &["reject", &unit["id"].to_string(), "--reason", "checked"],
+        );
+    }
+    assert_eq!(seen, 4);
+}

@@ -7,4 +7,5 @@ pub mod models;
 pub mod pseudo;
 pub mod review;
 pub mod summarize;
+pub mod tag;
 pub mod translate;

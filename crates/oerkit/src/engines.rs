@@ -113,6 +113,9 @@ pub fn open_chat_model(choice: &EngineChoice, task: Task) -> Result<GgufChat> {
 
 /// Opens the translation engine the user chose.
 pub fn open_translation_engine(choice: &EngineChoice) -> Result<Box<dyn TranslationEngine>> {
+    if let Some(dir) = seq2seq_checkpoint(choice)? {
+        return open_seq2seq(&dir, choice);
+    }
     if let Some(pair) = choice
         .model
         .as_deref()
@@ -148,6 +151,39 @@ fn open_apertium(pair: &str, choice: &EngineChoice) -> Result<Box<dyn Translatio
     let engine = ApertiumEngine::open(pair, config)
         .with_context(|| format!("--model {APERTIUM_PREFIX}{pair}"))?;
     Ok(Box::new(engine))
+}
+
+/// An encoder-decoder checkpoint directory for `--model`: a local directory with a `config.json`, or a
+/// catalog entry in Hugging Face directory format (fetched on first use). `None`: not one of those.
+fn seq2seq_checkpoint(choice: &EngineChoice) -> Result<Option<PathBuf>> {
+    let Some(model) = choice.model.as_deref() else {
+        return Ok(None);
+    };
+    let path = Path::new(model);
+    if path.exists() {
+        let is_checkpoint = path.is_dir() && path.join("config.json").is_file();
+        return Ok(is_checkpoint.then(|| path.to_path_buf()));
+    }
+    let catalog = Catalog::load(choice.catalog.as_deref())?;
+    match catalog.get(model) {
+        Ok(entry) if entry.format == Format::Safetensors => {
+            let (resolved, _) = resolve_model(choice, Task::Translate)?;
+            Ok(Some(resolved.dir))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Opens an OPUS-MT/Marian (or T5) checkpoint directory; `--beam`, `--batch` and `--max-tokens` apply.
+fn open_seq2seq(dir: &Path, choice: &EngineChoice) -> Result<Box<dyn TranslationEngine>> {
+    let opts = oerkit_seq2seq::Seq2SeqOptions {
+        num_beams: Some(choice.beam.max(1)),
+        max_new_tokens: choice.max_tokens,
+        batch_size: choice.batch.max(1),
+        ..Default::default()
+    };
+    oerkit_seq2seq::open_checkpoint(dir, &opts)
+        .with_context(|| format!("--model {}", dir.display()))
 }
 
 pub fn load_prompts(path: Option<&Path>) -> Result<PromptSet> {
@@ -221,5 +257,24 @@ impl ChatModel for GgufChat {
 
     fn count_tokens(&self, text: &str) -> usize {
         self.model.encode_prompt(text).len()
+    }
+
+    fn context_length(&self) -> Option<usize> {
+        Some(self.model.context_length())
+    }
+
+    fn count_prompt_tokens(&self, conversation: &[ChatMessage]) -> usize {
+        let messages: Vec<GgufMessage> = conversation
+            .iter()
+            .map(|m| GgufMessage::new(m.role.clone(), m.content.clone()))
+            .collect();
+        match self.model.render_chat(&messages) {
+            Ok(prompt) => self.model.encode_prompt(&prompt).len(),
+            // `chat` reports a template error itself; count the texts meanwhile
+            Err(_) => conversation
+                .iter()
+                .map(|m| self.count_tokens(&m.content))
+                .sum(),
+        }
     }
 }

@@ -24,6 +24,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // SUBCOMMANDS: one variant per subcommand; each helper adds its own lines here.
+    /// Describe resources: language, ISCED-F subjects, keywords, level, type, licence; JSON or LRMI JSON-LD.
+    Tag(cmd::tag::TagArgs),
     /// Print the translatable units of a file as JSONL.
     Extract(cmd::extract::ExtractArgs),
     /// Pseudo-translate files (the localisation check) or write them back unchanged (--identity).
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.verbose);
     let result: anyhow::Result<std::process::ExitCode> = match cli.command {
         // DISPATCH: one arm per subcommand.
+        Command::Tag(args) => cmd::tag::run(args),
         Command::Extract(args) => cmd::extract::run(args),
         Command::Pseudo(args) => cmd::pseudo::run(args),
         Command::License(args) => cmd::license::run(args),

@@ -6,7 +6,7 @@
 use crate::cmd::review::StoreArgs;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use oerkit_review::{export, Job, ReviewStore};
+use oerkit_review::{export, xliff, Job, ReviewStore};
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
@@ -16,7 +16,8 @@ use std::process::ExitCode;
 pub enum ExportFormat {
     /// The approved document in its original format.
     Doc,
-    /// An XLIFF 2.1 job for a CAT tool: approved text, else the suggestion a reviewer would be shown.
+    /// An XLIFF 2.1 job for a CAT tool: approved text, else the suggestion a reviewer would be shown, with
+    /// each segment's machine-translation provenance (Metadata module); `review import` brings it back.
     Xliff,
     /// A TMX 1.4 memory of the approved pairs.
     Tmx,
@@ -84,16 +85,24 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 }
 
 /// The job's document as an XLIFF 2.1 job for a CAT tool: each unit's target is its approved text, else
-/// the text a reviewer would be shown (leading candidate or first suggestion).
+/// the text a reviewer would be shown (leading candidate or first suggestion). The file carries the job
+/// stamp `review import` checks and, per unit, the review state and machine-translation provenance (XLIFF
+/// 2.1 Metadata module, `<mda:metadata>`).
 fn xliff_job(store: &dyn ReviewStore, job: &Job) -> Result<(String, usize)> {
     let (doc, by_ext_id) = job_document(store, job)?;
     let mut targets = Vec::with_capacity(doc.units.len());
+    let mut views = Vec::with_capacity(doc.units.len());
     let mut filled = 0;
     for unit in &doc.units {
-        let text = match by_ext_id.get(&unit.id) {
-            Some(id) => store.unit(*id)?.current_text.unwrap_or_default(),
-            None => String::new(),
-        };
+        let view = by_ext_id
+            .get(&unit.id)
+            .map(|id| store.unit(*id))
+            .transpose()?;
+        let text = view
+            .as_ref()
+            .and_then(|v| v.current_text.clone())
+            .unwrap_or_default();
+        views.push(view);
         if !text.trim().is_empty() {
             filled += 1;
         }
@@ -106,6 +115,12 @@ fn xliff_job(store: &dyn ReviewStore, job: &Job) -> Result<(String, usize)> {
         &job.tgt_lang,
         Some(&targets),
     );
+    let stamp = xliff::JobStamp {
+        job_id: Some(job.id),
+        job_name: Some(job.name.clone()),
+        database: Some(xliff::database_fingerprint(store)?),
+    };
+    let xliff = xliff::add_provenance(&xliff, &stamp, &views)?;
     Ok((xliff, filled))
 }
 

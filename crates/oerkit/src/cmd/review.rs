@@ -1,5 +1,5 @@
 //! `oerkit review`: the human review queue on the command line (status, next, accept, edit, reject,
-//! comment, history, queue, import-triples, configure). Every command takes `--db`, `--reviewer` (or
+//! comment, history, queue, import (a post-edited XLIFF), import-triples, configure). Every command takes `--db`, `--reviewer` (or
 //! `OERKIT_REVIEWER`) and `--json`; results go to stdout, confirmations and progress to stderr.
 
 use anyhow::{bail, Context, Result};
@@ -138,6 +138,17 @@ enum ReviewCommand {
         #[arg(long, default_value_t = 200)]
         batch: usize,
     },
+    /// Bring back a job post-edited in a CAT tool (XLIFF 1.2 or 2.x) as this reviewer's reviews. A target
+    /// marked signed-off/final/approved (1.2) or reviewed/final (2.x) is an accept when unchanged, an edit
+    /// otherwise; a translated target is an edit when changed; untranslated and needs-review targets
+    /// record nothing. A target that drops or adds placeholders is refused on its own (listed, exit
+    /// status 2) while the rest is recorded; importing the same file again records nothing new.
+    Import {
+        file: PathBuf,
+        /// The job (name or id); needed when the file has no oerkit job stamp, checked when it has one.
+        #[arg(long, value_name = "JOB")]
+        job: Option<String>,
+    },
     /// Change settings: approvals a unit of a job needs, the memory's fuzzy-match threshold.
     Configure {
         #[arg(long, value_name = "JOB", requires = "approvals")]
@@ -202,6 +213,7 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
             job,
             batch,
         } => import(s, &file, src_lang, tgt_lang, job, batch),
+        ReviewCommand::Import { file, job } => import_xliff(s, &file, job.as_deref()),
         ReviewCommand::Configure {
             job,
             approvals,
@@ -492,6 +504,40 @@ fn import(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn import_xliff(s: &StoreArgs, file: &Path, job: Option<&str>) -> Result<ExitCode> {
+    let reviewer = s.reviewer()?;
+    let mut store = s.open()?;
+    let report = oerkit_review::xliff::import_xliff(&mut store, file, job, &reviewer)?;
+    let c = &report.counts;
+    if s.json {
+        print_json(&report)?;
+    }
+    for u in &report.units {
+        if let Some(message) = &u.message {
+            eprintln!("{}: refused: {message}", file.display());
+        }
+    }
+    eprintln!(
+        "{}: job {} ({}), reviews by {}: {} accepted, {} edited; {} unchanged, {} untranslated, {} needing review, {} already recorded, {} refused",
+        file.display(),
+        report.job.name,
+        report.job.id,
+        report.reviewer,
+        c.accept,
+        c.edit,
+        c.unchanged,
+        c.untranslated,
+        c.needs_review,
+        c.already_recorded,
+        c.refused
+    );
+    Ok(if c.refused > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn queue(

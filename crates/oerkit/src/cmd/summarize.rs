@@ -1,14 +1,15 @@
 //! `oerkit summarize FILE`: an abstract of a resource for catalogue entries, in its own language or
 //! another, by a local instruction model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use oerkit_document::placeholder::{spans, Span};
-use oerkit_document::FormatKind;
+use oerkit_document::{Document, FormatKind};
 use oerkit_models::Task;
 use oerkit_translate::llm::{summarize, ChatModel};
+use oerkit_translate::PromptSet;
 use serde_json::json;
 
 use crate::doc_io::{load_document, Segmentation};
@@ -70,34 +71,12 @@ pub fn run(args: SummarizeArgs) -> Result<ExitCode> {
     };
     let mut model = open_chat_model(&choice, Task::Summarize)?;
     let prompts = load_prompts(args.prompts.as_deref())?;
-    // Plain text of the units in order (markup tokens dropped), up to the token budget.
-    let mut text = String::new();
-    for unit in &doc.units {
-        let plain: String = spans(&unit.text)
-            .into_iter()
-            .filter_map(|s| if let Span::Text(t) = s { Some(t) } else { None })
-            .collect();
-        let plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
-        if plain.is_empty() {
-            continue;
-        }
-        if model.count_tokens(&text) + model.count_tokens(&plain) > SOURCE_TOKEN_BUDGET {
-            break;
-        }
-        text.push_str(&plain);
-        text.push('\n');
-    }
-    if text.trim().is_empty() {
-        bail!(
-            "{}: the resource has no text to summarize",
-            args.file.display()
-        );
-    }
     let start = std::time::Instant::now();
-    let (summary, prompt) = summarize(
+    let (summary, prompt) = abstract_of(
         &mut model,
         &prompts,
-        &text,
+        &doc,
+        &args.file,
         &source_lang,
         &target_lang,
         args.words,
@@ -116,4 +95,45 @@ pub fn run(args: SummarizeArgs) -> Result<ExitCode> {
         println!("{summary}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The abstract of a loaded document and the prompt used: the units' plain text in order (markup
+/// tokens dropped) up to the model's source budget, summarized in `target_lang`. `oerkit tag
+/// --summary` uses this too.
+pub fn abstract_of<M: ChatModel>(
+    model: &mut M,
+    prompts: &PromptSet,
+    doc: &Document,
+    file: &Path,
+    source_lang: &str,
+    target_lang: &str,
+    words: usize,
+) -> Result<(String, String)> {
+    let mut text = String::new();
+    for unit in &doc.units {
+        let plain: String = spans(&unit.text)
+            .into_iter()
+            .filter_map(|s| if let Span::Text(t) = s { Some(t) } else { None })
+            .collect();
+        let plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+        if plain.is_empty() {
+            continue;
+        }
+        if model.count_tokens(&text) + model.count_tokens(&plain) > SOURCE_TOKEN_BUDGET {
+            break;
+        }
+        text.push_str(&plain);
+        text.push('\n');
+    }
+    if text.trim().is_empty() {
+        bail!("{}: the resource has no text to summarize", file.display());
+    }
+    Ok(summarize(
+        model,
+        prompts,
+        &text,
+        source_lang,
+        target_lang,
+        words,
+    )?)
 }

@@ -223,6 +223,20 @@ fn translate_file(
         &sidecar_path,
         serde_json::to_string_pretty(&sidecar)?.as_bytes(),
     )?;
+    // LRMI / schema.org metadata of the translation beside it (what it was translated from, by which
+    // model, under which licence), for repositories that harvest JSON-LD.
+    let metadata_path = PathBuf::from(format!("{}.jsonld", out_path.display()));
+    let metadata = crate::cmd::tag::translation_jsonld(
+        out_path,
+        args.format,
+        &sidecar,
+        adaptation.spdx_for(&input.path).as_deref(),
+        write_options.attribution.clone().unwrap_or_default(),
+    )?;
+    write_atomic(
+        &metadata_path,
+        serde_json::to_string_pretty(&metadata)?.as_bytes(),
+    )?;
     if let Some(q) = queue {
         q.add_document(
             &doc,
@@ -245,7 +259,7 @@ fn translate_file(
     Ok(json!({
         "file": input.path, "out": out_path, "format": doc.format, "segments": segments,
         "repaired": repaired, "seconds": seconds, "segments_per_second": segments as f64 / seconds.max(1e-9),
-        "provenance": sidecar_path,
+        "provenance": sidecar_path, "metadata": metadata_path,
     }))
 }
 

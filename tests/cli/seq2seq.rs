@@ -1,0 +1,182 @@
+//! `translate --model DIR` with a Hugging Face encoder-decoder checkpoint (the tiny random OPUS-MT
+//! fixture): exactly the transformers reference texts, and clear errors for broken checkpoints.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{oerkit, path_str, run_ok};
+
+fn fixture() -> PathBuf {
+    oerkit_testkit::require_shared();
+    oerkit_testkit::fixture("marian-tiny-en-es")
+}
+
+fn reference(name: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(fixture().join("reference").join(name))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Writes the fixture inputs as a lines file; returns it with the expected output lines.
+fn inputs_and_expected(dir: &Path, expected_file: &str) -> (PathBuf, Vec<String>) {
+    let inputs = reference("inputs.jsonl");
+    let expected = reference(expected_file);
+    let mut text = String::new();
+    let mut want = Vec::new();
+    for (input, out) in inputs.iter().zip(&expected) {
+        let src = input["text"].as_str().unwrap();
+        text.push_str(src);
+        text.push('\n');
+        // A line without letters is not sent to the engine and stays as it is.
+        if src.chars().any(char::is_alphabetic) {
+            want.push(out["decoded"].as_str().unwrap().to_string());
+        } else {
+            want.push(src.to_string());
+        }
+    }
+    let path = dir.join("inputs.txt");
+    std::fs::write(&path, text).unwrap();
+    (path, want)
+}
+
+fn translate_lines(model: &Path, beam: &str, expected_file: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, want) = inputs_and_expected(dir.path(), expected_file);
+    let out = dir.path().join("out");
+    run_ok(&[
+        "translate",
+        path_str(&input),
+        "--to",
+        "es",
+        "--from",
+        "en",
+        "--model",
+        path_str(model),
+        "--format",
+        "lines",
+        "--segment",
+        "paragraphs",
+        "--license",
+        "CC-BY-4.0",
+        "--beam",
+        beam,
+        "--max-tokens",
+        "24",
+        "--out",
+        path_str(&out),
+    ]);
+    let got = std::fs::read_to_string(out.join("inputs.txt")).unwrap();
+    let got: Vec<&str> = got.lines().collect();
+    assert_eq!(got.len(), want.len());
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        // Input 57 ("long-120-words") meets a greedy near-tie below float32 agreement with PyTorch
+        // (see crates/oerkit-seq2seq/tests/marian.rs, GREEDY_NEAR_TIE); every other line is exact.
+        if k == 57 && expected_file == "greedy.jsonl" {
+            assert!(!g.is_empty());
+            continue;
+        }
+        assert_eq!(g, w, "line {k}");
+    }
+}
+
+#[test]
+fn greedy_translation_equals_the_transformers_reference() {
+    translate_lines(&fixture().join("model"), "1", "greedy.jsonl");
+}
+
+#[test]
+fn beam4_translation_equals_the_transformers_reference() {
+    translate_lines(&fixture().join("model"), "4", "beam4.jsonl");
+}
+
+/// A writable copy of the fixture checkpoint to break.
+fn checkpoint_copy(dir: &Path) -> PathBuf {
+    let copy = dir.join("ckpt");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(fixture().join("model")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    copy
+}
+
+fn translate_err(model: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "Probability is a number.\n").unwrap();
+    let out = oerkit()
+        .args([
+            "translate",
+            path_str(&input),
+            "--to",
+            "es",
+            "--model",
+            path_str(model),
+            "--format",
+            "lines",
+            "--license",
+            "CC-BY-4.0",
+            "--out",
+            path_str(&dir.path().join("out")),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a broken checkpoint was accepted");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn missing_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint_copy(dir.path());
+    std::fs::remove_file(ckpt.join("source.spm")).unwrap();
+    let err = translate_err(&ckpt);
+    assert!(
+        err.contains("source.spm") && err.contains("missing"),
+        "{err}"
+    );
+    std::fs::copy(fixture().join("model/source.spm"), ckpt.join("source.spm")).unwrap();
+    std::fs::remove_file(ckpt.join("model.safetensors")).unwrap();
+    let err = translate_err(&ckpt);
+    assert!(
+        err.contains("model.safetensors") && err.contains("missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn vocabulary_of_another_model_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint_copy(dir.path());
+    let path = ckpt.join("vocab.json");
+    let mut vocab: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    vocab.insert("▁extra".into(), serde_json::json!(vocab.len()));
+    std::fs::write(&path, serde_json::to_string(&vocab).unwrap()).unwrap();
+    let err = translate_err(&ckpt);
+    assert!(
+        err.contains("vocab.json")
+            && err.contains("1343 entries")
+            && err.contains("vocab_size 1342"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unsupported_model_type_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = checkpoint_copy(dir.path());
+    let path = ckpt.join("config.json");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"model_type\": \"marian\"", "\"model_type\": \"bart\"");
+    std::fs::write(&path, config).unwrap();
+    let err = translate_err(&ckpt);
+    assert!(
+        err.contains("config.json")
+            && err.contains("\"bart\"")
+            && err.contains("supported: marian"),
+        "{err}"
+    );
+}
