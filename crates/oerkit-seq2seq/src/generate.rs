@@ -1,6 +1,7 @@
 //! Model-independent decoding: the [`Seq2SeqModel`] seam an encoder-decoder implements, and greedy and
 //! beam search that reproduce Hugging Face `generate` (transformers 5.x, vectorised beam search) token
-//! for token: logits processors `NoBadWords` (pad), `MinNewTokensLength`, `ForcedEOS` at the last step;
+//! for token: logits processors `NoBadWords` (pad), `MinNewTokensLength`, `ForcedEOS` at the last step
+//! (only for checkpoints that configure `forced_eos_token_id`, as Marian does and T5 does not);
 //! beam search keeps 2·num_beams candidates per step, lets only the top num_beams finish, scores a
 //! finished hypothesis `sum_logprobs / n_generated^length_penalty`, and stops a batch item with the
 //! `early_stopping=False` heuristic. Rows of a batch are independent, so finished rows and batch items
@@ -22,6 +23,10 @@ pub struct Seq2SeqConfig {
     pub max_length: usize,
     /// Single-token `bad_words_ids` (multi-token entries are not supported and are left out).
     pub bad_words_ids: Vec<u32>,
+    /// The token forced at the last step allowed by the length limit (HF's `ForcedEOSTokenLogitsProcessor`,
+    /// present only when the checkpoint configures `forced_eos_token_id`); `None`: an output that does not
+    /// stop by itself simply ends at the limit.
+    pub forced_eos_token_id: Option<u32>,
 }
 
 /// An encoder-decoder that decodes one position at a time with a cache. The model owns its state:
@@ -52,7 +57,8 @@ pub struct GenerateOptions {
     pub num_beams: usize,
     pub length_penalty: f32,
     pub early_stopping: bool,
-    /// Tokens generated after the start token, EOS included; the last one is forced to be EOS.
+    /// Tokens generated after the start token, EOS included; with a `forced_eos_token_id` the last one is
+    /// forced to be that token.
     pub max_new_tokens: usize,
     /// EOS is banned until this many tokens were generated.
     pub min_new_tokens: usize,
@@ -126,7 +132,8 @@ struct StepRules<'a> {
     banned: &'a [u32],
     eos: u32,
     ban_eos: bool,
-    force_eos: bool,
+    /// The token that is the only choice at this step, if any.
+    forced: Option<u32>,
 }
 
 impl<'a> StepRules<'a> {
@@ -141,16 +148,18 @@ impl<'a> StepRules<'a> {
             eos: cfg.eos_token_id,
             ban_eos: cur_len - 1 < opts.min_new_tokens,
             // ForcedEOSTokenLogitsProcessor: when the sequence (start token included) has max_length - 1
-            // tokens, only EOS remains, with score 0.
-            force_eos: cur_len == max_length - 1,
+            // tokens, only the forced token remains, with score 0.
+            forced: cfg
+                .forced_eos_token_id
+                .filter(|_| cur_len == max_length - 1),
         }
     }
 
     /// Applies the processors in place to one row of scores.
     fn apply(&self, scores: &mut [f32]) {
-        if self.force_eos {
+        if let Some(forced) = self.forced {
             scores.fill(f32::NEG_INFINITY);
-            if let Some(s) = scores.get_mut(self.eos as usize) {
+            if let Some(s) = scores.get_mut(forced as usize) {
                 *s = 0.0;
             }
             return;
@@ -424,6 +433,7 @@ mod tests {
             vocab_size: 4,
             max_length: 10,
             bad_words_ids: vec![3],
+            forced_eos_token_id: Some(0),
         };
         let opts = GenerateOptions {
             min_new_tokens: 2,
@@ -441,5 +451,13 @@ mod tests {
             s,
             vec![0.0, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY]
         );
+        // Without a forced EOS the last step is an ordinary one.
+        let unforced = Seq2SeqConfig {
+            forced_eos_token_id: None,
+            ..cfg
+        };
+        let mut s = vec![-9.0, 1.0, 2.0, 10.0];
+        StepRules::new(&unforced, &opts, 4, 5).apply(&mut s);
+        assert_eq!(argmax(&s), 2);
     }
 }

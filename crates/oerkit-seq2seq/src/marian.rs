@@ -39,6 +39,9 @@ pub struct MarianConfig {
     pub pad_token_id: u32,
     pub eos_token_id: u32,
     pub decoder_start_token_id: u32,
+    /// OPUS-MT conversions set it to EOS: the last step allowed by the length limit must emit it.
+    #[serde(default)]
+    pub forced_eos_token_id: Option<u32>,
     #[serde(default = "default_true")]
     pub share_encoder_decoder_embeddings: bool,
     #[serde(default = "default_true")]
@@ -62,6 +65,7 @@ pub struct GenerationDefaults {
     pub max_length: Option<usize>,
     pub bad_words_ids: Option<Vec<Vec<u32>>>,
     pub length_penalty: Option<f32>,
+    pub forced_eos_token_id: Option<u32>,
 }
 
 /// How to hold the linear layers.
@@ -139,7 +143,11 @@ impl MarianCheckpoint {
             // What the OPUS-MT conversion writes: the pad token may never be generated.
             bad_words.push(config.pad_token_id);
         }
-        let model = MarianModel::new(&config, &weights, precision, bad_words, device)?;
+        // generation_config.json wins, as in transformers; older checkpoints only have config.json.
+        let forced_eos = generation
+            .forced_eos_token_id
+            .or(config.forced_eos_token_id);
+        let model = MarianModel::new(&config, &weights, precision, bad_words, forced_eos, device)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             weights_file,
@@ -376,8 +384,9 @@ impl Attention {
             .contiguous()?)
     }
 
+    /// Unscaled queries: the scaling is applied to the scores (see [`Self::attend`]).
     fn query(&self, x: &Tensor) -> Result<Tensor> {
-        self.split(&(self.q.forward(x)? * self.scaling)?)
+        self.split(&self.q.forward(x)?)
     }
 
     fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -388,8 +397,14 @@ impl Attention {
     }
 
     /// Attention of split queries over split keys/values; `mask` is added to the scores.
+    ///
+    /// The scaling multiplies the scores `q·kᵀ`, as transformers 5.x does (eager and sdpa alike), not
+    /// the queries before the product (transformers 4.x, candle's example). The two differ only in
+    /// float32 rounding, but OPUS-MT-style weights can give scores in the thousands where the softmax
+    /// magnifies that rounding: with the fixture, scaling the queries first moved logits by up to 1e-2
+    /// (PyTorch itself does the same when patched to scale first).
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let scores = q.matmul(&k.t()?)?;
+        let scores = (q.matmul(&k.t()?)? * self.scaling)?;
         let scores = match mask {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,
@@ -486,6 +501,7 @@ impl MarianModel {
         w: &Weights,
         p: Precision,
         bad_words_ids: Vec<u32>,
+        forced_eos_token_id: Option<u32>,
         device: &Device,
     ) -> Result<Self> {
         let d = cfg.d_model;
@@ -591,6 +607,7 @@ impl MarianModel {
                 vocab_size: target_vocab,
                 max_length: cfg.max_position_embeddings,
                 bad_words_ids,
+                forced_eos_token_id,
             },
             encoder_embed,
             decoder_embed,

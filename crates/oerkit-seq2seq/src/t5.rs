@@ -625,6 +625,8 @@ impl T5Model {
             max_length: usize::MAX,
             // T5 generation bans nothing (no bad_words_ids in its configs).
             bad_words_ids: Vec::new(),
+            // T5 configs have no forced_eos_token_id, so transformers adds no ForcedEOS processor.
+            forced_eos_token_id: None,
         };
         Ok(Self {
             weights_file: weights.path.clone(),
@@ -1014,10 +1016,15 @@ struct T5TranslationInput {
     source_lang: String,
 }
 
-/// Whether `text` starts with a task prefix a T5 model reads itself.
+/// Whether `text` starts with a task prefix a T5 model reads itself. The engine trims each run, so a
+/// run that is only `summarize: ` arrives as `summarize:` (the same ids: the tokenizer drops trailing
+/// spaces).
 fn has_task_prefix(text: &str) -> bool {
     let text = text.trim_start();
-    if text.starts_with("summarize: ") || text.starts_with("<2") && text.contains('>') {
+    if text.starts_with("summarize: ")
+        || text == "summarize:"
+        || text.starts_with("<2") && text.contains('>')
+    {
         return true;
     }
     text.strip_prefix("translate ")

@@ -65,17 +65,22 @@ fn argmax(v: &[f32]) -> usize {
     (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
 }
 
-/// Agreement with transformers' float32 values: returns whether every value is within 1e-4. Where the
-/// computation is well conditioned values agree to ~1e-5. The fixture's random weights (std 2.0) make some
-/// positions ill-conditioned (a post-norm LayerNorm over a residual that nearly cancels), and there
-/// PyTorch's own float32 result is off from the exact value: the same computation in float64 here lands
-/// within 1e-5 of our float32 one and 3e-4 away from transformers' (openstax-line-0's encoder state). A
-/// perturbed decoder state then moves all logits a little. Bound for every value: 2e-2 (worst seen 1.8e-2).
+/// Agreement with transformers' float32 values: returns whether every value is within 1e-4.
+///
+/// The fixture's random weights (std 2.0) give attention scores in the thousands, where the softmax
+/// magnifies float32 rounding by ~1e5, so agreement depends on the exact summation order of every
+/// matrix product. Measured with PyTorch itself (transformers 5.24, torch 2.15, same weights):
+/// its `eager` attention is within 1e-4 of the fixture (made with `sdpa`) on 20/20 vectors, the same
+/// model with its Linear layers evaluated row by row (same MKL, gemv instead of gemm) on 13/20 (worst
+/// 2e-2), with correctly rounded Linear layers on 9/20, in float64 on 5/20 (worst 1.4e-2). Our
+/// candle products round differently from MKL's, so we meet 1e-4 on 16/20 (worst 1.7e-3); scaling
+/// the queries before `q·kᵀ` instead of the scores (transformers 4.x order) made it 11/20 (2e-2) —
+/// PyTorch patched the same way gives 11/20 too. Bound for every value: 5e-3.
 fn check_close(got: &[f32], expected: &[f32], what: &str) -> bool {
     assert_eq!(got.len(), expected.len(), "{what}");
     let worst = max_abs_diff(got, expected);
     eprintln!("{what}: worst difference {worst:e}");
-    assert!(worst < 2e-2, "{what}: differs by {worst}");
+    assert!(worst < 5e-3, "{what}: differs by {worst}");
     worst <= 1e-4
 }
 
@@ -144,7 +149,6 @@ fn sinusoidal_positions_match_transformers() {
 }
 
 #[test]
-
 fn encoder_states_and_first_step_logits_match() {
     let mut ckpt = load();
     let reference = json("logits.json");
@@ -162,10 +166,14 @@ fn encoder_states_and_first_step_logits_match() {
             .iter()
             .flat_map(floats)
             .collect();
-        check_close(
-            &hidden,
-            &expected,
-            &format!("{} encoder state", row["name"]),
+        assert!(
+            check_close(
+                &hidden,
+                &expected,
+                &format!("{} encoder state", row["name"]),
+            ),
+            "{} encoder state not within 1e-4",
+            row["name"]
         );
 
         ckpt.model.encode(&ids_t, &mask).unwrap();
@@ -192,15 +200,17 @@ fn encoder_states_and_first_step_logits_match() {
         }
         ckpt.model.reset();
     }
-    // Measured: 11 of the 20 logit vectors agree to 1e-4 everywhere (all 20 pick the same argmax).
+    // Measured: 16 of the 20 logit vectors agree to 1e-4 everywhere (all 20 pick the same argmax).
     assert!(
-        within >= 10,
+        within >= 16,
         "only {within}/{vectors} logit vectors within 1e-4"
     );
 }
 
 /// The one input whose greedy output differs from transformers': 128 tokens, and at generated step 10
-/// two candidates are closer than the (ill-conditioned) float32 disagreement; see `check_close`.
+/// two candidates are closer than the float32 disagreement (see `check_close`). transformers itself
+/// disagrees with its fixture there when run with `attn_implementation="eager"` (59/60, the same input
+/// and step), while sdpa, float64 and correctly rounded Linear layers all give 60/60.
 const GREEDY_NEAR_TIE: &str = "long-120-words";
 
 /// Generates every fixture input alone; returns the names of inputs whose sequence differs.
