@@ -1,11 +1,9 @@
-//! The embedding engine: tokenize, run BERT on length-sorted padded batches, mean-pool over the
-//! attention mask, L2-normalise.
+//! The embedding engine: tokenize, run our BERT forward on length-sorted batches of packed
+//! tokens, mean-pool over each text's word pieces, L2-normalise.
 
+use crate::bert::BertEncoder;
 use crate::config::ModelFolder;
 use crate::error::EmbedError;
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::BertModel;
 use oerkit_models::{Architecture, Catalog, Manifest, ModelError, ModelStore, Progress};
 use std::path::Path;
 use tokenizers::{Tokenizer, TruncationParams};
@@ -19,9 +17,8 @@ const WEIGHTS_FILE: &str = "model.safetensors";
 
 /// A loaded BERT-family sentence-embedding model.
 pub struct SentenceEmbedder {
-    model: BertModel,
+    model: BertEncoder,
     tokenizer: Tokenizer,
-    device: Device,
     dimension: usize,
     max_seq_len: usize,
     batch_size: usize,
@@ -59,7 +56,6 @@ impl SentenceEmbedder {
     /// `model.safetensors`, and when present `sentence_bert_config.json` and `modules.json`).
     pub fn load(model_dir: &Path) -> Result<Self, EmbedError> {
         let folder = ModelFolder::read(model_dir)?;
-        let device = Device::Cpu;
 
         let mut tokenizer =
             Tokenizer::from_file(&folder.tokenizer_path).map_err(|e| EmbedError::Tokenizer {
@@ -67,9 +63,9 @@ impl SentenceEmbedder {
                 message: e.to_string(),
             })?;
         // The shipped tokenizer.json of all-MiniLM-L6-v2 truncates at 128 and pads to a fixed
-        // 128; sentence-transformers overrides both (256, no padding), and so do we. Padding is
-        // done per batch below, with the mask kept apart from the ids (a literal "[PAD]" in the
-        // text is a real token with attention 1).
+        // 128; sentence-transformers overrides both (256, no padding), and so do we. The forward
+        // never pads: each text attends over its own word pieces (a literal "[PAD]" in the text
+        // is a real token).
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -85,13 +81,11 @@ impl SentenceEmbedder {
             path: folder.weights_path.clone(),
             source,
         })?;
-        let weights_error = |source| EmbedError::Weights {
-            path: folder.weights_path.clone(),
-            source,
-        };
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
-            .map_err(weights_error)?;
-        let model = BertModel::load(vb, &folder.bert).map_err(weights_error)?;
+        let model =
+            BertEncoder::load(bytes, &folder.bert).map_err(|source| EmbedError::Weights {
+                path: folder.weights_path.clone(),
+                source,
+            })?;
 
         tracing::debug!(
             dir = %model_dir.display(),
@@ -103,7 +97,6 @@ impl SentenceEmbedder {
         Ok(Self {
             model,
             tokenizer,
-            device,
             dimension: folder.bert.hidden_size,
             max_seq_len: folder.max_seq_len,
             batch_size: DEFAULT_BATCH_SIZE,
@@ -192,64 +185,21 @@ impl SentenceEmbedder {
             })?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
 
-        // Batches of similar lengths waste little on padding; longest first so the largest
-        // allocation happens at once rather than after a long run.
+        // Batches of similar lengths keep the per-sequence attention work even across threads;
+        // longest first so the largest buffers are allocated at once rather than after a long
+        // run. Tokens are packed without padding, so mixing lengths costs nothing else.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
 
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(self.batch_size) {
             let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i]).collect();
-            let vectors = self
-                .embed_ids(&batch)
-                .map_err(|source| EmbedError::Inference { source })?;
+            let vectors = self.model.embed(&batch)?;
             for (&i, vector) in chunk.iter().zip(vectors) {
                 out[i] = vector;
             }
         }
         Ok(out)
-    }
-
-    /// One forward pass over `batch` padded to its longest member.
-    fn embed_ids(&self, batch: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let rows = batch.len();
-        let width = batch.iter().map(|ids| ids.len()).max().unwrap_or(0);
-        let mut input_ids = vec![0u32; rows * width];
-        let mut mask = vec![0f32; rows * width];
-        for (row, ids) in batch.iter().enumerate() {
-            input_ids[row * width..row * width + ids.len()].copy_from_slice(ids);
-            mask[row * width..row * width + ids.len()].fill(1.0);
-        }
-        let input_ids = Tensor::from_vec(input_ids, (rows, width), &self.device)?;
-        let token_type_ids = input_ids.zeros_like()?;
-        let attention_mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
-        let hidden = self
-            .model
-            .forward(&input_ids, &token_type_ids, Some(&attention_mask))?;
-        let hidden: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
-
-        let dim = self.dimension;
-        let mut vectors = Vec::with_capacity(rows);
-        let mut sum = vec![0f64; dim];
-        for (row, ids) in batch.iter().enumerate() {
-            sum.fill(0.0);
-            // Mean over the unmasked positions only: [CLS] and [SEP] included, padding not.
-            for position in 0..ids.len() {
-                let start = (row * width + position) * dim;
-                for (acc, value) in sum.iter_mut().zip(&hidden[start..start + dim]) {
-                    *acc += f64::from(*value);
-                }
-            }
-            let count = ids.len().max(1) as f64;
-            let norm = sum
-                .iter()
-                .map(|s| (s / count) * (s / count))
-                .sum::<f64>()
-                .sqrt()
-                .max(1e-12);
-            vectors.push(sum.iter().map(|s| (s / count / norm) as f32).collect());
-        }
-        Ok(vectors)
     }
 }
 

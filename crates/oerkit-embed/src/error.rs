@@ -56,11 +56,16 @@ pub enum EmbedError {
         #[source]
         source: candle_core::Error,
     },
-    #[error("embedding inference failed: {source}")]
-    Inference {
-        #[source]
-        source: candle_core::Error,
-    },
+    #[error(
+        "word-piece id {id} is outside the model's vocabulary of {vocab_size}; tokenizer.json \
+         does not belong to model.safetensors: fetch the model again"
+    )]
+    UnknownToken { id: u32, vocab_size: usize },
+    #[error(
+        "a sequence of {length} word pieces exceeds the model's {max_positions} positions; \
+         lower max_seq_length in sentence_bert_config.json"
+    )]
+    SequenceTooLong { length: usize, max_positions: usize },
     #[error("embedding model `{id}`: {source}")]
     Model {
         id: String,
