@@ -415,6 +415,41 @@ impl Attention {
         let ctx = ctx.transpose(1, 2)?.reshape((b, t, h * hd))?;
         self.out.forward(&ctx)
     }
+
+    /// Cross-attention of one decoder position per row over per-source keys/values
+    /// `[sources, heads, src_len, head_dim]` and mask `[sources, 1, 1, src_len]`.
+    fn attend_sources(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: &Tensor,
+        layout: &RowLayout,
+    ) -> Result<Tensor> {
+        match layout {
+            RowLayout::Grouped(1) => self.attend(q, k, v, Some(mask)),
+            RowLayout::Grouped(group) => {
+                // The `group` rows of a source become that source's query positions:
+                // [rows, heads, 1, hd] → [sources, heads, group, hd].
+                let (rows, heads, _, hd) = q.dims4()?;
+                let sources = rows / group;
+                let q = q
+                    .reshape((sources, *group, heads, hd))?
+                    .transpose(1, 2)?
+                    .contiguous()?;
+                let scores = (q.matmul(&k.t()?)? * self.scaling)?.broadcast_add(mask)?;
+                let ctx = softmax_last_dim(&scores)?.matmul(v)?;
+                let ctx = ctx.transpose(1, 2)?.reshape((rows, 1, heads * hd))?;
+                self.out.forward(&ctx)
+            }
+            RowLayout::Gather(idx) => self.attend(
+                q,
+                &k.index_select(idx, 0)?,
+                &v.index_select(idx, 0)?,
+                Some(&mask.index_select(idx, 0)?),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -448,16 +483,71 @@ struct DecoderLayer {
     ffn_norm: LayerNorm,
 }
 
-/// Per-batch decoding state; every tensor has the batch rows first.
+/// Per-batch decoding state. The encoder side (mask, cross-attention keys and values) is kept once per
+/// source input; decoder rows (beams) point at their source through `row_source`, so that beam search
+/// reordering rows copies only the small self-attention caches, not every layer's cross keys/values.
 #[derive(Debug, Clone)]
 struct BatchState {
-    /// `[rows, 1, 1, src_len]`: 0 for tokens, -inf for padding.
+    /// `[sources, 1, 1, src_len]`: 0 for tokens, -inf for padding.
     mask: Tensor,
-    /// Per decoder layer: cross-attention keys and values `[rows, heads, src_len, head_dim]`.
+    /// Per decoder layer: cross-attention keys and values `[sources, heads, src_len, head_dim]`.
     cross: Vec<(Tensor, Tensor)>,
+    /// The source of each decoder row.
+    row_source: Vec<u32>,
     /// Per decoder layer: self-attention keys and values so far `[rows, heads, step, head_dim]`.
     past: Vec<Option<(Tensor, Tensor)>>,
     step: usize,
+}
+
+/// How decoder rows map onto the sources of a [`BatchState`].
+enum RowLayout {
+    /// Row r reads source r / group (group 1: one row per source).
+    Grouped(usize),
+    /// Anything else: gather the sources per row.
+    Gather(Tensor),
+}
+
+impl BatchState {
+    fn layout(&self, device: &Device) -> Result<RowLayout> {
+        let sources = self.mask.dim(0)?;
+        let rows = self.row_source.len();
+        if sources > 0 && rows % sources == 0 {
+            let group = rows / sources;
+            if (0..rows).all(|r| self.row_source[r] as usize == r / group) {
+                return Ok(RowLayout::Grouped(group));
+            }
+        }
+        Ok(RowLayout::Gather(Tensor::from_slice(
+            &self.row_source,
+            rows,
+            device,
+        )?))
+    }
+
+    /// Drops the sources no row reads any more and renumbers `row_source`.
+    fn compact_sources(&mut self, device: &Device) -> Result<()> {
+        let sources = self.mask.dim(0)?;
+        let mut used: Vec<u32> = self.row_source.clone();
+        used.sort_unstable();
+        used.dedup();
+        if used.len() == sources {
+            return Ok(());
+        }
+        let mut renumber = vec![0u32; sources];
+        for (new, &old) in used.iter().enumerate() {
+            renumber[old as usize] = new as u32;
+        }
+        for s in self.row_source.iter_mut() {
+            *s = renumber[*s as usize];
+        }
+        let idx = Tensor::from_slice(&used, used.len(), device)?;
+        self.mask = self.mask.index_select(&idx, 0)?;
+        for (k, v) in self.cross.iter_mut() {
+            *k = k.index_select(&idx, 0)?;
+            *v = v.index_select(&idx, 0)?;
+        }
+        Ok(())
+    }
 }
 
 /// The Marian encoder-decoder network.
@@ -679,6 +769,7 @@ impl Seq2SeqModel for MarianModel {
         self.state = Some(BatchState {
             mask: mask_bias(attention_mask)?,
             cross,
+            row_source: (0..input_ids.dim(0)? as u32).collect(),
             past: vec![None; self.decoder.len()],
             step: 0,
         });
@@ -697,6 +788,13 @@ impl Seq2SeqModel for MarianModel {
             )));
         }
         let rows = tokens.len();
+        if rows != state.row_source.len() {
+            return Err(Seq2SeqError::Other(format!(
+                "decode_step got {rows} tokens for {} rows",
+                state.row_source.len()
+            )));
+        }
+        let layout = state.layout(&self.device)?;
         let ids = Tensor::from_slice(tokens, rows, &self.device)?;
         let emb = self
             .decoder_embed
@@ -716,7 +814,9 @@ impl Seq2SeqModel for MarianModel {
             x = layer.self_norm.forward(&(x + h)?)?;
             let q = layer.cross_attn.query(&x)?;
             let (ck, cv) = &state.cross[i];
-            let h = layer.cross_attn.attend(&q, ck, cv, Some(&state.mask))?;
+            let h = layer
+                .cross_attn
+                .attend_sources(&q, ck, cv, &state.mask, &layout)?;
             x = layer.cross_norm.forward(&(x + h)?)?;
             let h = layer.ffn.forward(&x)?;
             x = layer.ffn_norm.forward(&(x + h)?)?;
@@ -733,12 +833,19 @@ impl Seq2SeqModel for MarianModel {
         let Some(state) = self.state.as_mut() else {
             return Ok(());
         };
-        let idx = Tensor::from_slice(rows, rows.len(), &self.device)?;
-        state.mask = state.mask.index_select(&idx, 0)?;
-        for (k, v) in state.cross.iter_mut() {
-            *k = k.index_select(&idx, 0)?;
-            *v = v.index_select(&idx, 0)?;
+        let mut row_source = Vec::with_capacity(rows.len());
+        for &r in rows {
+            let source = state.row_source.get(r as usize).copied().ok_or_else(|| {
+                Seq2SeqError::Other(format!(
+                    "select_rows: row {r} of {}",
+                    state.row_source.len()
+                ))
+            })?;
+            row_source.push(source);
         }
+        state.row_source = row_source;
+        state.compact_sources(&self.device)?;
+        let idx = Tensor::from_slice(rows, rows.len(), &self.device)?;
         for (k, v) in state.past.iter_mut().flatten() {
             *k = k.index_select(&idx, 0)?;
             *v = v.index_select(&idx, 0)?;
