@@ -743,6 +743,51 @@ impl MarianModel {
     }
 }
 
+impl MarianModel {
+    /// Per decoder layer, cross-attention keys/values `[batch, heads, width, head_dim]` of a
+    /// right-padded batch, computed input by input at its own length: the encoder and the key/value
+    /// projections never run on padding (a batch of segments padded to its longest one otherwise
+    /// spends most of its encoder time there). Padded positions hold zeros; the mask hides them.
+    fn cross_keys_values_unpadded(
+        &self,
+        input_ids: &Tensor,
+        lengths: &[usize],
+    ) -> Result<Vec<(Tensor, Tensor)>> {
+        let width = input_ids.dim(1)?;
+        let mut per_layer: Vec<(Vec<Tensor>, Vec<Tensor>)> =
+            vec![(Vec::new(), Vec::new()); self.decoder.len()];
+        for (row, &len) in lengths.iter().enumerate() {
+            let ids = input_ids.narrow(0, row, 1)?.narrow(1, 0, len)?;
+            let mask = Tensor::ones((1, len), DType::U32, &self.device)?;
+            let hidden = self.encoder_hidden(&ids, &mask)?;
+            for (layer, (ks, vs)) in self.decoder.iter().zip(per_layer.iter_mut()) {
+                let (k, v) = layer.cross_attn.keys_values(&hidden)?;
+                ks.push(k.pad_with_zeros(2, 0, width - len)?);
+                vs.push(v.pad_with_zeros(2, 0, width - len)?);
+            }
+        }
+        per_layer
+            .into_iter()
+            .map(|(ks, vs)| Ok((Tensor::cat(&ks, 0)?, Tensor::cat(&vs, 0)?)))
+            .collect()
+    }
+}
+
+/// The length of every row when the `[b, s]` 1/0 mask is right padding with at least one token per
+/// row (what [`crate::generate::pad_batch`] builds); `None` for any other mask.
+fn right_padded_lengths(attention_mask: &Tensor) -> Result<Option<Vec<usize>>> {
+    let rows = attention_mask.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+    let mut lengths = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let len = row.iter().take_while(|&&m| m != 0).count();
+        if len == 0 || row[len..].iter().any(|&m| m != 0) {
+            return Ok(None);
+        }
+        lengths.push(len);
+    }
+    Ok(Some(lengths))
+}
+
 /// `[b, s]` 1/0 mask → `[b, 1, 1, s]` additive bias (0 / -inf).
 fn mask_bias(attention_mask: &Tensor) -> Result<Tensor> {
     let (b, s) = attention_mask.dims2()?;
@@ -760,12 +805,16 @@ impl Seq2SeqModel for MarianModel {
     }
 
     fn encode(&mut self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<()> {
-        let hidden = self.encoder_hidden(input_ids, attention_mask)?;
-        let cross = self
-            .decoder
-            .iter()
-            .map(|l| l.cross_attn.keys_values(&hidden))
-            .collect::<Result<Vec<_>>>()?;
+        let cross = match right_padded_lengths(attention_mask)? {
+            Some(lengths) => self.cross_keys_values_unpadded(input_ids, &lengths)?,
+            None => {
+                let hidden = self.encoder_hidden(input_ids, attention_mask)?;
+                self.decoder
+                    .iter()
+                    .map(|l| l.cross_attn.keys_values(&hidden))
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
         self.state = Some(BatchState {
             mask: mask_bias(attention_mask)?,
             cross,
