@@ -7,8 +7,10 @@
 //! [--dump-outputs FILE]`. `--force-length` bans EOS until the last step (min_new_tokens =
 //! max_new_tokens), so every output has exactly `--max-new-tokens` tokens, as the peers are run.
 //! `--dump-outputs` writes the generated ids, one JSON list per input line (for agreement checks).
+//! `--threads N` sizes the matrix-product pool; float32 runs do elementwise ops single-threaded
+//! unless CANDLE_NUM_THREADS is set (see `main`).
 //! Output: {"engine":"oerkit","beam":..,"batch":..,"segments":..,"tokens":..,"seconds":..,
-//! "tokens_per_s":..,"peak_rss_mb":..}; `tokens` counts generated tokens (EOS included); `seconds`
+//! "tokens_per_s":..,"cpu_seconds":..,"tokens_per_cpu_s":..,"peak_rss_mb":..}; `tokens` counts generated tokens (EOS included); `seconds`
 //! covers tokenisation, encoding and decoding, not model loading.
 
 use std::path::PathBuf;
@@ -24,6 +26,20 @@ fn peak_rss_mb() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// User + system CPU seconds of the whole process (all threads) from /proc/self/stat, whose times are
+/// in USER_HZ ticks (100 per second on Linux). On a shared, loaded machine tokens per CPU-second says
+/// more than wall time; the peers script reports the same figure.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 fn main() -> Result<()> {
@@ -60,6 +76,21 @@ fn main() -> Result<()> {
         // candle's CPU kernels size their pool from RAYON_NUM_THREADS; set it before any tensor work.
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }
+    // candle runs large elementwise ops on a separate "barrier pool" whose caller busy-waits for its
+    // workers; on a machine shared with other jobs a descheduled worker turns that wait into burnt CPU
+    // (measured here: 10.9 vs 4.2 CPU-seconds for the same run, beam 1 batch 32, 2 cores at load 13).
+    // Unless the caller says otherwise, float32 runs do elementwise ops on the calling thread and
+    // matrix products on the --threads rayon pool. q8 keeps the barrier pool at --threads: its
+    // quantized matrix products run there.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        let pool = match precision {
+            Precision::F32 => 1,
+            Precision::Q8 => threads.unwrap_or(0),
+        };
+        if pool > 0 {
+            std::env::set_var("CANDLE_NUM_THREADS", pool.to_string());
+        }
+    }
     let model_dir = model.context("--model DIR is required")?;
     let input = input.context("--input FILE (one segment per line) is required")?;
     let text = std::fs::read_to_string(&input)
@@ -73,6 +104,7 @@ fn main() -> Result<()> {
         min_new_tokens: if force_length { max_new_tokens } else { 0 },
         ..GenerateOptions::default()
     };
+    let cpu_start = process_cpu_seconds();
     let start = Instant::now();
     let mut outputs: Vec<Vec<u32>> = Vec::with_capacity(lines.len());
     for chunk in lines.chunks(batch.max(1)) {
@@ -84,6 +116,9 @@ fn main() -> Result<()> {
         outputs.extend(hyps.into_iter().map(|h| h.tokens));
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_seconds = process_cpu_seconds()
+        .zip(cpu_start)
+        .map(|(end, begin)| end - begin);
     let tokens: usize = outputs.iter().map(Vec::len).sum();
     if let Some(path) = dump {
         let body: String = outputs
@@ -104,6 +139,8 @@ fn main() -> Result<()> {
             "tokens": tokens,
             "seconds": seconds,
             "tokens_per_s": tokens as f64 / seconds.max(1e-9),
+            "cpu_seconds": cpu_seconds,
+            "tokens_per_cpu_s": cpu_seconds.map(|c| tokens as f64 / c.max(1e-9)),
             "peak_rss_mb": peak_rss_mb(),
         })
     );
