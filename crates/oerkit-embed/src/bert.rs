@@ -22,6 +22,17 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
 
+/// Where one forward pass runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threads {
+    /// Split matmuls, attention heads and row-wise steps over rayon's pool: for a lone batch.
+    Pool,
+    /// Everything on the calling thread: for batches that run side by side, one per pool thread.
+    /// On a loaded machine every fork-join inside a pass can wait a scheduler slice for a
+    /// descheduled worker; one pass per thread has no joins at all.
+    One,
+}
+
 /// Rows handed to one rayon task in the row-wise steps; below this, splitting costs more than it
 /// saves.
 const MIN_ROWS_PER_TASK: usize = 8;
@@ -220,7 +231,11 @@ impl BertEncoder {
 
     /// Mean-pooled, L2-normalised sentence vectors, one per sequence of word-piece ids
     /// (`[CLS] … [SEP]`, already truncated to the model's limit).
-    pub fn embed(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    pub fn embed(
+        &self,
+        sequences: &[&[u32]],
+        threads: Threads,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         for ids in sequences {
             if ids.len() > self.max_positions {
                 return Err(EmbedError::SequenceTooLong {
@@ -235,12 +250,12 @@ impl BertEncoder {
                 });
             }
         }
-        let hidden_states = self.forward(sequences);
+        let hidden_states = self.forward(sequences, threads);
         Ok(mean_pool_normalised(&hidden_states, sequences, self.hidden))
     }
 
     /// The last hidden state of every token, packed: `[Σ lengths, hidden]`.
-    fn forward(&self, sequences: &[&[u32]]) -> Vec<f32> {
+    fn forward(&self, sequences: &[&[u32]], threads: Threads) -> Vec<f32> {
         let h = self.hidden;
         let total: usize = sequences.iter().map(|s| s.len()).sum();
         let mut x = vec![0f32; total * h];
@@ -261,7 +276,7 @@ impl BertEncoder {
                 }
             }
         }
-        for_each_row(&mut x, h, |row| self.embedding_norm.apply(row));
+        for_each_row(&mut x, h, threads, |row| self.embedding_norm.apply(row));
 
         let intermediate = self.layers.first().map_or(0, |l| l.intermediate.outputs);
         let mut qkv = vec![0f32; total * 3 * h];
@@ -269,24 +284,28 @@ impl BertEncoder {
         let mut projected = vec![0f32; total * h];
         let mut up = vec![0f32; total * intermediate];
         for layer in &self.layers {
-            layer.qkv.forward(&x, &mut qkv);
-            self.attention(&qkv, sequences, &mut context);
-            layer.attention_output.forward(&context, &mut projected);
-            add_and_norm(&mut projected, &x, &layer.attention_norm, h);
+            layer.qkv.forward(&x, &mut qkv, threads);
+            self.attention(&qkv, sequences, &mut context, threads);
+            layer
+                .attention_output
+                .forward(&context, &mut projected, threads);
+            add_and_norm(&mut projected, &x, &layer.attention_norm, h, threads);
             std::mem::swap(&mut x, &mut projected);
 
-            layer.intermediate.forward(&x, &mut up);
+            layer.intermediate.forward(&x, &mut up, threads);
             let activation = self.activation;
-            for_each_row(&mut up, intermediate, |row| activate(row, activation));
-            layer.output.forward(&up, &mut projected);
-            add_and_norm(&mut projected, &x, &layer.output_norm, h);
+            for_each_row(&mut up, intermediate, threads, |row| {
+                activate(row, activation)
+            });
+            layer.output.forward(&up, &mut projected, threads);
+            add_and_norm(&mut projected, &x, &layer.output_norm, h, threads);
             std::mem::swap(&mut x, &mut projected);
         }
         x
     }
 
     /// Scaled dot-product attention per (sequence, head) over the sequence's own tokens.
-    fn attention(&self, qkv: &[f32], sequences: &[&[u32]], context: &mut [f32]) {
+    fn attention(&self, qkv: &[f32], sequences: &[&[u32]], context: &mut [f32], threads: Threads) {
         let (h, d) = (self.hidden, self.head_dim);
         let stride = 3 * h;
         let scale = 1.0 / (d as f32).sqrt();
@@ -298,31 +317,42 @@ impl BertEncoder {
             }
             start += ids.len();
         }
-        let outputs: Vec<Vec<f32>> = jobs
-            .par_iter()
-            .map(|&(start, len, head)| {
-                let base = start * stride + head * d;
-                let queries = View::new(&qkv[base..], len, d, stride, 1);
-                // Kᵀ read in place: column j is key row j.
-                let keys_t = View::new(&qkv[base + h..], d, len, 1, stride);
-                let values = View::new(&qkv[base + 2 * h..], len, d, stride, 1);
-                let mut scores = vec![0f32; len * len];
-                matmul(&mut scores, len, queries, keys_t, scale, false);
-                for row in scores.chunks_exact_mut(len) {
-                    softmax(row);
-                }
-                let mut out = vec![0f32; len * d];
-                matmul(
-                    &mut out,
-                    d,
-                    View::new(&scores, len, len, len, 1),
-                    values,
-                    1.0,
-                    false,
-                );
-                out
-            })
-            .collect();
+        let one_head = |&(start, len, head): &(usize, usize, usize)| {
+            let base = start * stride + head * d;
+            let queries = View::new(&qkv[base..], len, d, stride, 1);
+            // Kᵀ read in place: column j is key row j.
+            let keys_t = View::new(&qkv[base + h..], d, len, 1, stride);
+            let values = View::new(&qkv[base + 2 * h..], len, d, stride, 1);
+            let mut scores = vec![0f32; len * len];
+            matmul(
+                &mut scores,
+                len,
+                queries,
+                keys_t,
+                scale,
+                false,
+                Threads::One,
+            );
+            for row in scores.chunks_exact_mut(len) {
+                softmax(row);
+            }
+            let mut out = vec![0f32; len * d];
+            matmul(
+                &mut out,
+                d,
+                View::new(&scores, len, len, len, 1),
+                values,
+                1.0,
+                false,
+                Threads::One,
+            );
+            out
+        };
+        // Heads are the parallel unit here; each head's matmuls are too small to split.
+        let outputs: Vec<Vec<f32>> = match threads {
+            Threads::Pool => jobs.par_iter().map(one_head).collect(),
+            Threads::One => jobs.iter().map(one_head).collect(),
+        };
         for (&(start, _, head), out) in jobs.iter().zip(outputs) {
             for (t, row) in out.chunks_exact(d).enumerate() {
                 let at = (start + t) * h + head * d;
@@ -334,7 +364,7 @@ impl BertEncoder {
 
 impl Linear {
     /// `out = x · w + b` for every row of `x` (`[rows, inputs]` → `[rows, outputs]`).
-    fn forward(&self, x: &[f32], out: &mut [f32]) {
+    fn forward(&self, x: &[f32], out: &mut [f32], threads: Threads) {
         let rows = x.len() / self.inputs;
         debug_assert_eq!(out.len(), rows * self.outputs);
         for row in out.chunks_exact_mut(self.outputs) {
@@ -347,6 +377,7 @@ impl Linear {
             View::new(&self.weight_t, self.inputs, self.outputs, self.outputs, 1),
             1.0,
             true,
+            threads,
         );
     }
 }
@@ -364,24 +395,45 @@ impl LayerNorm {
 }
 
 /// `sublayer = LayerNorm(sublayer + residual)`, row by row.
-fn add_and_norm(sublayer: &mut [f32], residual: &[f32], norm: &LayerNorm, width: usize) {
-    sublayer
-        .par_chunks_mut(width)
-        .zip(residual.par_chunks(width))
-        .with_min_len(MIN_ROWS_PER_TASK)
-        .for_each(|(row, res)| {
-            for (v, r) in row.iter_mut().zip(res) {
-                *v += r;
-            }
-            norm.apply(row);
-        });
+fn add_and_norm(
+    sublayer: &mut [f32],
+    residual: &[f32],
+    norm: &LayerNorm,
+    width: usize,
+    threads: Threads,
+) {
+    let add_norm = |(row, res): (&mut [f32], &[f32])| {
+        for (v, r) in row.iter_mut().zip(res) {
+            *v += r;
+        }
+        norm.apply(row);
+    };
+    match threads {
+        Threads::Pool => sublayer
+            .par_chunks_mut(width)
+            .zip(residual.par_chunks(width))
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(add_norm),
+        Threads::One => sublayer
+            .chunks_mut(width)
+            .zip(residual.chunks(width))
+            .for_each(add_norm),
+    }
 }
 
-fn for_each_row(buffer: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Send + Sync) {
-    buffer
-        .par_chunks_mut(width)
-        .with_min_len(MIN_ROWS_PER_TASK)
-        .for_each(f);
+fn for_each_row(
+    buffer: &mut [f32],
+    width: usize,
+    threads: Threads,
+    f: impl Fn(&mut [f32]) + Send + Sync,
+) {
+    match threads {
+        Threads::Pool => buffer
+            .par_chunks_mut(width)
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(f),
+        Threads::One => buffer.chunks_mut(width).for_each(f),
+    }
 }
 
 fn activate(row: &mut [f32], activation: Activation) {
@@ -537,6 +589,7 @@ fn matmul(
     rhs: View,
     scale: f32,
     accumulate: bool,
+    threads: Threads,
 ) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "matmul inner dimensions");
@@ -548,10 +601,9 @@ fn matmul(
         (m - 1) * out_row_stride + n <= out.len(),
         "matmul output out of bounds"
     );
-    let parallelism = if rayon::current_num_threads() > 1 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
+    let parallelism = match threads {
+        Threads::Pool if rayon::current_num_threads() > 1 => gemm::Parallelism::Rayon(0),
+        _ => gemm::Parallelism::None,
     };
     #[allow(unsafe_code)]
     // SAFETY: `View::new` and the asserts above check that every index the kernel touches
@@ -626,7 +678,7 @@ mod tests {
         let lhs = View::new(&buffer[1..], 3, 4, 6, 1);
         let rhs = View::new(&rhs_t, 4, 2, 1, 4);
         let mut out = vec![1f32; 6];
-        matmul(&mut out, 2, lhs, rhs, 0.5, true);
+        matmul(&mut out, 2, lhs, rhs, 0.5, true, Threads::One);
         for i in 0..3 {
             for j in 0..2 {
                 let dot: f32 = (0..4)

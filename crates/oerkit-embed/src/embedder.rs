@@ -1,10 +1,11 @@
 //! The embedding engine: tokenize, run our BERT forward on length-sorted batches of packed
 //! tokens, mean-pool over each text's word pieces, L2-normalise.
 
-use crate::bert::BertEncoder;
+use crate::bert::{BertEncoder, Threads};
 use crate::config::ModelFolder;
 use crate::error::EmbedError;
 use oerkit_models::{Architecture, Catalog, Manifest, ModelError, ModelStore, Progress};
+use rayon::prelude::*;
 use std::path::Path;
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -191,11 +192,23 @@ impl SentenceEmbedder {
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
 
-        let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(self.batch_size) {
+        // Several batches run side by side, one forward pass per pool thread and each pass on
+        // its own thread: one fork-join per call instead of dozens per pass, which is what keeps
+        // two threads busy at batch 1 (a 30-token pass is too small to split well) and on a
+        // loaded machine. A lone batch splits its matmuls and heads over the pool instead.
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        let run = |chunk: &&[usize], threads| {
             let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i]).collect();
-            let vectors = self.model.embed(&batch)?;
-            for (&i, vector) in chunk.iter().zip(vectors) {
+            self.model.embed(&batch, threads)
+        };
+        let results: Vec<Result<Vec<Vec<f32>>, EmbedError>> = if batches.len() > 1 {
+            batches.par_iter().map(|c| run(c, Threads::One)).collect()
+        } else {
+            batches.iter().map(|c| run(c, Threads::Pool)).collect()
+        };
+        let mut out = vec![Vec::new(); texts.len()];
+        for (chunk, vectors) in batches.iter().zip(results) {
+            for (&i, vector) in chunk.iter().zip(vectors?) {
                 out[i] = vector;
             }
         }

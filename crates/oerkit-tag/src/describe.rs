@@ -123,7 +123,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The stated title, else the first heading, else the file name.
-fn title_of(doc: &Document, file: &Path) -> String {
+pub(crate) fn title_of(doc: &Document, file: &Path) -> String {
     if let Some(t) = doc.meta.title.as_deref().filter(|t| !t.trim().is_empty()) {
         return t.trim().to_string();
     }

@@ -27,7 +27,9 @@ pub use language::{LanguageDetector, LanguageGuess};
 pub use subjects::Subject;
 pub use taxonomy::{Taxonomy, Term};
 
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use oerkit_document::Document;
 use serde::Serialize;
@@ -79,7 +81,9 @@ pub struct ModelRef {
 pub struct TagRecord {
     #[serde(flatten)]
     pub description: Description,
-    /// Ranked best first; `score` is the cosine similarity of the resource to the field's description.
+    /// Ranked best first; `score` is the cosine similarity of the resource to the field's description
+    /// (for a language the taxonomy is translated into, the mean of the cosines to the English and
+    /// the translated description).
     pub subjects: Vec<Subject>,
     pub keywords: Vec<Keyword>,
     pub taxonomy: taxonomy::TaxonomyRef,
@@ -89,11 +93,28 @@ pub struct TagRecord {
     pub summary: Option<serde_json::Value>,
 }
 
+/// How many chunks of its own a resource's folder (its course) weighs when subjects are ranked:
+/// see [`Tagger::tag`].
+pub const COURSE_CONTEXT_CHUNKS: f32 = 2.0;
+
+/// A document's chunks and the sum of their vectors.
+struct ChunkSum {
+    chunks: Vec<String>,
+    sum: Vec<f32>,
+}
+
 /// Tags resources against one taxonomy; the taxonomy's label vectors are computed once.
 pub struct Tagger {
     taxonomy: Taxonomy,
     ranked_terms: Vec<usize>,
     term_vectors: Vec<Vec<f32>>,
+    /// For each language the taxonomy is translated into: per ranked term, the mean of its
+    /// English and its same-language description vectors.
+    localized_term_vectors: BTreeMap<String, Vec<Vec<f32>>>,
+    /// Per folder: the unit mean of its documents' vectors (`None` with fewer than two).
+    folder_context: Mutex<HashMap<PathBuf, Option<Vec<f32>>>>,
+    /// Per file, as read for a folder context: reused when the tagged document has the same chunks.
+    context_sums: Mutex<HashMap<PathBuf, ChunkSum>>,
     detector: LanguageDetector,
     options: TagOptions,
 }
@@ -112,10 +133,42 @@ impl Tagger {
             .collect();
         let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
         let term_vectors = embed_checked(embedder, &refs, "the taxonomy terms")?;
+
+        // Why both languages: the default model (all-MiniLM-L6-v2) was trained on English. A
+        // German page against English descriptions matches on little more than loanwords and
+        // ranks fields by noise (the LiaScript software course came out as library studies or
+        // history). Against German descriptions it matches German words, but English-only
+        // subword statistics also make unrelated German texts look alike. The mean of the two
+        // cosines keeps what both agree on; dot products are linear, so it is one vector per
+        // term, `(english + translated) / 2`. English resources and taxonomies without
+        // translations rank exactly as before.
+        let mut localized_term_vectors = BTreeMap::new();
+        for language in taxonomy.translation_languages() {
+            let texts: Vec<String> = ranked_terms
+                .iter()
+                .map(|&i| {
+                    let term = &taxonomy.terms[i];
+                    term.embedding_text_in(&language)
+                        .unwrap_or_else(|| term.embedding_text())
+                })
+                .collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let what = format!("the taxonomy terms ({language})");
+            let translated = embed_checked(embedder, &refs, &what)?;
+            let mean = term_vectors
+                .iter()
+                .zip(&translated)
+                .map(|(en, tr)| en.iter().zip(tr).map(|(a, b)| (a + b) / 2.0).collect())
+                .collect();
+            localized_term_vectors.insert(language, mean);
+        }
         Ok(Tagger {
             taxonomy,
             ranked_terms,
             term_vectors,
+            localized_term_vectors,
+            folder_context: Mutex::new(HashMap::new()),
+            context_sums: Mutex::new(HashMap::new()),
             detector: LanguageDetector::new(),
             options,
         })
@@ -140,15 +193,43 @@ impl Tagger {
         let description = describe(doc, file, root, &self.detector)?;
         let paragraphs = text::plain_paragraphs(doc);
         let chunks = text::chunks(&description.title, &paragraphs);
-        let chunk_refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
         let what = format!("{}", file.display());
-        let chunk_vectors = embed_checked(embedder, &chunk_refs, &what)?;
-        let doc_vector = subjects::centroid(&chunk_vectors);
+        let cached = self.context_sums.lock().ok().and_then(|sums| {
+            sums.get(file)
+                .filter(|c| c.chunks == chunks)
+                .map(|c| c.sum.clone())
+        });
+        let chunk_sum = match cached {
+            Some(sum) => sum,
+            None => sum_of_vectors(&embed_checked(embedder, &as_refs(&chunks), &what)?),
+        };
+        let doc_vector = unit(chunk_sum.clone());
+
+        // Course context: a resource is ranked on its own chunks plus its folder's mean vector
+        // weighted like COURSE_CONTEXT_CHUNKS chunks, a prior that a long page outweighs and a
+        // short one leans on. A course's overview page, config or metadata file says little
+        // about the subject itself ("Übersicht zur Vorlesung (Sommersemester 2026)" is the
+        // whole text of the LiaScript course's README) but belongs to the course's field. A
+        // file alone in its folder is ranked on its own text.
+        let subject_vector = match self.folder_context(embedder, file)? {
+            Some(context) => unit(
+                chunk_sum
+                    .iter()
+                    .zip(&context)
+                    .map(|(own, course)| own + COURSE_CONTEXT_CHUNKS * course)
+                    .collect(),
+            ),
+            None => doc_vector.clone(),
+        };
+        let term_vectors = self
+            .localized_term_vectors
+            .get(&description.text_language)
+            .unwrap_or(&self.term_vectors);
         let subjects = subjects::rank(
             &self.taxonomy,
             &self.ranked_terms,
-            &self.term_vectors,
-            &doc_vector,
+            term_vectors,
+            &subject_vector,
             self.options.subjects,
         );
         let candidates = keywords::candidates(&paragraphs, &description.text_language);
@@ -177,6 +258,106 @@ impl Tagger {
             summary: None,
         })
     }
+}
+
+impl Tagger {
+    /// The unit mean of the document vectors of every readable file in `file`'s folder (not
+    /// recursive; licence texts and files without text left out), computed once per folder.
+    fn folder_context(
+        &self,
+        embedder: &mut dyn Embedder,
+        file: &Path,
+    ) -> Result<Option<Vec<f32>>, TagError> {
+        let Some(folder) = file.parent() else {
+            return Ok(None);
+        };
+        if let Some(known) = self
+            .folder_context
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(folder).cloned())
+        {
+            return Ok(known);
+        }
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(folder) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && !is_licence_text(p))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        // Sorted so the sum, and so the tags, do not depend on the directory's listing order.
+        files.sort();
+        let mut sums = Vec::new();
+        let mut mean = Vec::new();
+        for path in files {
+            // A sibling oerkit cannot read is no evidence either way.
+            let Ok(doc) = oerkit_document::load(&path, None) else {
+                continue;
+            };
+            let paragraphs = text::plain_paragraphs(&doc);
+            if paragraphs.is_empty() {
+                continue;
+            }
+            let chunks = text::chunks(&describe::title_of(&doc, &path), &paragraphs);
+            let what = format!("{}", path.display());
+            let sum = sum_of_vectors(&embed_checked(embedder, &as_refs(&chunks), &what)?);
+            let own = unit(sum.clone());
+            if mean.is_empty() {
+                mean = vec![0f32; own.len()];
+            }
+            for (m, v) in mean.iter_mut().zip(&own) {
+                *m += v;
+            }
+            sums.push((path, ChunkSum { chunks, sum }));
+        }
+        let context = (sums.len() >= 2).then(|| unit(mean));
+        if let Ok(mut cache) = self.context_sums.lock() {
+            cache.extend(sums);
+        }
+        if let Ok(mut cache) = self.folder_context.lock() {
+            cache.insert(folder.to_path_buf(), context.clone());
+        }
+        Ok(context)
+    }
+}
+
+/// Licence texts are legal boilerplate, the same for every subject (`LICENSE`, `LICENCE.md`,
+/// `COPYING`).
+fn is_licence_text(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        name.split('.').next().unwrap_or(""),
+        "license" | "licence" | "copying"
+    )
+}
+
+fn as_refs(texts: &[String]) -> Vec<&str> {
+    texts.iter().map(String::as_str).collect()
+}
+
+fn sum_of_vectors(vectors: &[Vec<f32>]) -> Vec<f32> {
+    let mut sum = vec![0f32; vectors.first().map_or(0, Vec::len)];
+    for v in vectors {
+        for (s, x) in sum.iter_mut().zip(v) {
+            *s += x;
+        }
+    }
+    sum
+}
+
+/// `v / |v|` (unchanged when all zero).
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
 }
 
 fn embed_checked(

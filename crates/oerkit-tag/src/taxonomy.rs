@@ -7,10 +7,14 @@
 //! - CSV: a header row `code,name,description,parent` (`description` and `parent` may be left out or
 //!   empty); the taxonomy is named after the file.
 //!
+//! A TOML or JSON term may also carry `translations`, its name and description in other languages
+//! keyed by ISO 639-1 code (`translations.de = { name = "…", description = "…" }`); resources in
+//! such a language are ranked against those as well (see `Tagger`).
+//!
 //! Terms without children are the ones resources are ranked against; their parents are reported
 //! with them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -29,15 +33,38 @@ pub struct Term {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// Name and description in other languages, keyed by ISO 639-1 code.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: BTreeMap<String, TermText>,
+}
+
+/// A term's name and description in one language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermText {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn label(name: &str, description: Option<&str>) -> String {
+    match description {
+        Some(d) if !d.trim().is_empty() => format!("{}: {}", name, d.trim()),
+        _ => name.to_string(),
+    }
 }
 
 impl Term {
     /// What is embedded for the term: its name and description.
     pub fn embedding_text(&self) -> String {
-        match &self.description {
-            Some(d) if !d.trim().is_empty() => format!("{}: {}", self.name, d.trim()),
-            _ => self.name.clone(),
-        }
+        label(&self.name, self.description.as_deref())
+    }
+
+    /// The same in `language` (ISO 639-1), when the taxonomy translates the term.
+    pub fn embedding_text_in(&self, language: &str) -> Option<String> {
+        self.translations
+            .get(language)
+            .map(|t| label(&t.name, t.description.as_deref()))
     }
 }
 
@@ -152,6 +179,7 @@ impl Taxonomy {
                 name: row.name,
                 description: none_if_empty(row.description),
                 parent: none_if_empty(row.parent),
+                translations: BTreeMap::new(),
             });
         }
         let name = path
@@ -216,6 +244,14 @@ impl Taxonomy {
 
     pub fn get(&self, code: &str) -> Option<&Term> {
         self.index.get(code).map(|&i| &self.terms[i])
+    }
+
+    /// The languages any term is translated into.
+    pub fn translation_languages(&self) -> BTreeSet<String> {
+        self.terms
+            .iter()
+            .flat_map(|t| t.translations.keys().cloned())
+            .collect()
     }
 
     /// Indices of the terms no other term names as its parent, in file order.
@@ -287,7 +323,21 @@ mod tests {
                 .description
                 .as_deref()
                 .is_some_and(|d| d.ends_with('.')));
+            // Every ranked field is described in each shipped language, so no language ranks a
+            // mix of translated and English descriptions.
+            for language in t.translation_languages() {
+                let text = term.translations.get(&language);
+                assert!(
+                    text.is_some_and(|x| x
+                        .description
+                        .as_deref()
+                        .is_some_and(|d| d.ends_with('.'))),
+                    "{} lacks a {language} description",
+                    term.code
+                );
+            }
         }
+        assert!(t.translation_languages().contains("de"));
         let software = t.get("0613").expect("0613");
         assert_eq!(
             software.name,
