@@ -63,6 +63,11 @@ run_one() { # engine beam batch
 export -f run_one
 export INPUT THREADS MAX_NEW MODEL SEGMENTS VENV OERKIT_BIN="${OERKIT_BIN:-}"
 export OMP_NUM_THREADS="$THREADS" RAYON_NUM_THREADS="$THREADS"
+# OpenMP threads (PyTorch, CTranslate2) busy-wait between parallel regions by default; on a machine
+# shared with other jobs that burns the time slices of descheduled peers (measured: CT2 float32 12 vs
+# 69 tok/s, transformers 8 vs 30, beam 1 batch 32 at load 12). The Rust bin avoids candle's busy-waiting
+# pool the same way (see seq2seq_generate.rs).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 for beam in $BEAMS; do
   for batch in $BATCHES; do
     for engine in $ENGINES; do
