@@ -1,5 +1,5 @@
-//! Sentence-embedding speed of oerkit-embed (all-MiniLM-L6-v2 on candle, CPU): embeddings/s and
-//! resources/s at batch 1 and 32 on a fixed number of threads, with peak RSS.
+//! Sentence-embedding speed of oerkit-embed (all-MiniLM-L6-v2, its own BERT forward on gemm,
+//! CPU): embeddings/s and resources/s at batch 1 and 32 on a fixed number of threads, with peak RSS.
 //!
 //! A resource is one Markdown, CNXML or HTML file of `shared/corpora/oer`; its texts are the
 //! translatable units the document layer extracts (placeholders dropped), all of them embedded
@@ -175,7 +175,7 @@ fn main() -> Result<()> {
             .iter()
             .map(|(batch, secs)| {
                 serde_json::json!({
-                    "engine": "oerkit-embed (candle)", "batch": batch, "threads": threads,
+                    "engine": "oerkit-embed (own BERT forward, gemm)", "batch": batch, "threads": threads,
                     "seconds": secs, "embeddings_per_s": n_texts as f64 / secs,
                     "resources_per_s": resources.len() as f64 / secs,
                     "peak_rss_mib": rss,
@@ -190,7 +190,7 @@ fn main() -> Result<()> {
         println!("|---|---:|---:|---:|---:|---:|---:|");
         for (batch, secs) in rows {
             println!(
-                "| oerkit-embed (candle) | {batch} | {threads} | {secs:.2} | {:.1} | {:.2} | {} |",
+                "| oerkit-embed (own BERT forward, gemm) | {batch} | {threads} | {secs:.2} | {:.1} | {:.2} | {} |",
                 n_texts as f64 / secs,
                 resources.len() as f64 / secs,
                 rss.map_or("?".to_string(), |r| format!("{r:.0}"))
