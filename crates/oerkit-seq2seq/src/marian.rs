@@ -788,6 +788,9 @@ fn right_padded_lengths(attention_mask: &Tensor) -> Result<Option<Vec<usize>>> {
     Ok(Some(lengths))
 }
 
+/// Up to this many decoder rows the output projection is computed as `(W·xᵀ)ᵀ` (see `decode_step`).
+const SMALL_ROWS: usize = 8;
+
 /// `[b, s]` 1/0 mask → `[b, 1, 1, s]` additive bias (0 / -inf).
 fn mask_bias(attention_mask: &Tensor) -> Result<Tensor> {
     let (b, s) = attention_mask.dims2()?;
@@ -872,9 +875,15 @@ impl Seq2SeqModel for MarianModel {
         }
         state.step += 1;
         let x = x.reshape((rows, ()))?;
-        let logits = x
-            .matmul(&self.lm_head.t()?)?
-            .broadcast_add(&self.final_logits_bias)?;
+        // With few rows (batch 1, beams) candle's gemm spends most of the output projection packing
+        // the transposed [vocab, d_model] weight; multiplying the weight by xᵀ instead gave the same
+        // values 1.7x faster at 4 rows (OPUS-MT size), and is slower from ~32 rows on.
+        let logits = if rows <= SMALL_ROWS {
+            self.lm_head.matmul(&x.t()?)?.t()?
+        } else {
+            x.matmul(&self.lm_head.t()?)?
+        };
+        let logits = logits.broadcast_add(&self.final_logits_bias)?;
         Ok(logits.contiguous()?)
     }
 
