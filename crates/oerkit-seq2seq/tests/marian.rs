@@ -69,10 +69,11 @@ fn argmax(v: &[f32]) -> usize {
 ///
 /// The fixture's random weights (std 2.0) give attention scores in the thousands, where the softmax
 /// magnifies float32 rounding by ~1e5, so agreement depends on the exact summation order of every
-/// matrix product. Measured with PyTorch itself (transformers 5.24, torch 2.15, same weights):
-/// its `eager` attention is within 1e-4 of the fixture (made with `sdpa`) on 20/20 vectors, the same
-/// model with its Linear layers evaluated row by row (same MKL, gemv instead of gemm) on 13/20 (worst
-/// 2e-2), with correctly rounded Linear layers on 9/20, in float64 on 5/20 (worst 1.4e-2). Our
+/// matrix product. Measured with PyTorch itself (benches/seq2seq/marian_rounding_check.py;
+/// transformers 5.24, torch 2.15, same weights; the fixture was made with 5.23 `sdpa`): `sdpa` 19/20
+/// vectors within 1e-4, `eager` 20/20, the same model with its Linear layers evaluated row by row
+/// (same MKL, gemv instead of gemm) 13/20 (worst 2e-2), correctly rounded Linear layers 9/20, float64
+/// 9/20 (worst 1e-2). Our
 /// candle products round differently from MKL's, so we meet 1e-4 on 16/20 (worst 1.7e-3); scaling
 /// the queries before `q·kᵀ` instead of the scores (transformers 4.x order) made it 11/20 (2e-2) —
 /// PyTorch patched the same way gives 11/20 too. Bound for every value: 5e-3.
