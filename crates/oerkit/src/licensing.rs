@@ -31,20 +31,10 @@ pub fn file_license(
     let doc = oerkit_document::load(&input.path, format)?;
     // A file named alone is often one of a course whose licence file sits a level or two up
     // (`course/LICENSE`, `course/en/page.md`): look up to its grandparent folder.
-    let root = input.root.clone().unwrap_or_else(|| {
-        let mut dir = input
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        for _ in 0..2 {
-            match dir.parent() {
-                Some(up) if !up.as_os_str().is_empty() => dir = up.to_path_buf(),
-                _ => break,
-            }
-        }
-        dir
-    });
+    let root = input
+        .root
+        .clone()
+        .unwrap_or_else(|| grandparent_dir(&input.path));
     let detected = detect(&doc.meta, &input.path, &root, explicit);
     let policy = translation_policy(detected.as_ref().and_then(|d| d.spdx.as_deref()));
     Ok(FileLicense {
@@ -52,6 +42,19 @@ pub fn file_license(
         detected,
         policy,
     })
+}
+
+/// The folder two levels above `file`'s own (or as high as the path goes): where a course's licence
+/// file usually sits relative to one of its pages.
+pub fn grandparent_dir(file: &Path) -> PathBuf {
+    let mut dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    for _ in 0..2 {
+        match dir.parent() {
+            Some(up) if !up.as_os_str().is_empty() => dir = up.to_path_buf(),
+            _ => break,
+        }
+    }
+    dir
 }
 
 /// The licences of a job that may go ahead.

@@ -192,17 +192,7 @@ fn files_bar(len: usize) -> ProgressBar {
 /// The folder a licence file is looked for up to: two levels above the file (a course's `LICENSE` often
 /// sits beside `en/episodes/`), or the folder argument when that is higher up.
 fn licence_root(input: &InputFile) -> PathBuf {
-    let mut dir = input
-        .path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    for _ in 0..2 {
-        match dir.parent() {
-            Some(up) if !up.as_os_str().is_empty() => dir = up.to_path_buf(),
-            _ => break,
-        }
-    }
+    let dir = crate::licensing::grandparent_dir(&input.path);
     match &input.root {
         Some(root) if dir.starts_with(root) => root.clone(),
         _ => dir,
