@@ -40,6 +40,16 @@ fn top_codes(record: &Value, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that one of the record's `n` best subjects lies under the ISCED-F code `prefix`.
+fn assert_subject_in_top(record: &Value, prefix: &str, n: usize) {
+    let top = top_codes(record, n);
+    assert!(
+        top.iter().any(|c| c.starts_with(prefix)),
+        "{}: top subjects {top:?}",
+        file_name(record)
+    );
+}
+
 /// Languages of the corpus files, from its MANIFEST.tsv (`es_419` → `es`).
 fn manifest_languages() -> HashMap<PathBuf, String> {
     let manifest = std::fs::read_to_string(oer("MANIFEST.tsv")).unwrap();
@@ -85,12 +95,7 @@ fn carpentries_shell_lesson_is_ict() {
     assert_eq!(records.len(), 7);
     let mut with_exercises = 0;
     for r in &records {
-        let top = top_codes(r, 2);
-        assert!(
-            top.iter().any(|c| c.starts_with("06")),
-            "{}: top subjects {top:?}",
-            file_name(r)
-        );
+        assert_subject_in_top(r, "06", 2);
         assert!(r["keywords"].as_array().unwrap().len() >= 5, "{r}");
         assert_eq!(r["readability"]["formula"], "flesch-reading-ease");
         assert_eq!(r["licence"]["spdx"], "CC-BY-4.0", "{}", file_name(r));
@@ -115,12 +120,7 @@ fn openstax_statistics_modules_are_mathematics_and_statistics() {
     let records = tag(&[path_str(&oer("openstax-statistics/en"))]);
     assert_eq!(records.len(), 9);
     for r in &records {
-        let top = top_codes(r, 2);
-        assert!(
-            top.iter().any(|c| c.starts_with("054")),
-            "{}: top subjects {top:?}",
-            file_name(r)
-        );
+        assert_subject_in_top(r, "054", 2);
     }
     assert_languages_match_manifest(&records);
 }
@@ -133,12 +133,7 @@ fn german_liascript_course_is_ict_software() {
     let records = tag(&[path_str(&oer("liascript-tubaf-softwareentwicklung"))]);
     assert!(records.len() >= 8, "{}", records.len());
     for r in &records {
-        let top = top_codes(r, 2);
-        assert!(
-            top.iter().any(|c| c.starts_with("06")),
-            "{}: top subjects {top:?}",
-            file_name(r)
-        );
+        assert_subject_in_top(r, "06", 2);
         assert_eq!(r["readability"]["formula"], "amstad");
     }
     assert_languages_match_manifest(&records);
