@@ -48,6 +48,9 @@ pub enum Error {
     /// Invalid generation settings.
     #[error("invalid generation settings: {0}")]
     Config(String),
+    /// A weight matrix the batched kernel cannot take.
+    #[error("weight matrix: {0}")]
+    Weights(#[from] oerkit_qmatmul::Error),
     /// An error from the tensor library.
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),

@@ -4,7 +4,7 @@
 //! rebuilt from the file's metadata (matching llama.cpp), the transformer forward pass for the
 //! supported architectures (llama, qwen2, gemma3) with a batched KV cache, and the decoding loop
 //! (greedy or seeded sampling, stop tokens and strings, token limits).
-//! It depends on candle and small helpers only; model catalogs and fetching live in `oerkit-models`,
+//! It depends on candle, `oerkit-qmatmul` (the batched quantized kernel) and small helpers only; model catalogs and fetching live in `oerkit-models`,
 //! which hands this crate a path.
 
 pub mod chat;
@@ -12,7 +12,6 @@ mod engine;
 pub mod error;
 pub mod meta;
 pub mod model;
-pub mod qmatmul;
 pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate, TemplateSource};

@@ -15,7 +15,7 @@ use candle_core::{Device, Module, Tensor};
 
 use crate::error::{Error, Result};
 use crate::meta::{self, Metadata};
-use crate::qmatmul::BlockMatrix;
+use oerkit_qmatmul::BlockMatrix;
 
 /// The architectures this engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,7 +313,7 @@ fn optional_tensor(
 pub enum Linear {
     /// candle's own kernels: dense f32 weights, or quantized types the batched kernel lacks.
     Candle(QMatMul),
-    /// The batched integer kernel of [`crate::qmatmul`] (llama.cpp numerics: activations
+    /// The batched integer kernel of [`oerkit_qmatmul`] (llama.cpp numerics: activations
     /// quantized to 8 bits per 32 values).
     Blocks(BlockMatrix),
 }

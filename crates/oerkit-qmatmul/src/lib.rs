@@ -1,5 +1,6 @@
-//! A batched quantized matrix multiplication `y = x W^T` for the GGUF weight types the shipped
-//! models use (Q8_0, Q5_0, Q4_1, Q4_K, Q6_K).
+//! `oerkit-qmatmul`: a batched quantized matrix multiplication `y = x W^T` for the GGUF weight
+//! types the shipped models use (Q8_0, Q5_0, Q4_1, Q4_K, Q6_K), shared by the model crates (the
+//! GGUF engine, and Marian's q8 mode). It depends on candle (for `QTensor`) and rayon only.
 //!
 //! candle's quantized kernels compute one dot product per (weight row, activation row), reading
 //! the whole weight matrix again for every activation row, so decoding 16 sequences costs about
@@ -17,7 +18,19 @@
 use candle_core::quantized::{GgmlDType, QTensor};
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
+/// Why a weight matrix cannot be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The tensor's shape, size or type does not fit the kernel.
+    #[error("{0}")]
+    Shape(String),
+    /// candle could not hand out the tensor's bytes.
+    #[error("tensor data: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Weights per quantization block of the activations (and per offset of the weights).
 const BLOCK: usize = 32;
@@ -60,7 +73,7 @@ fn f16_at(bytes: &[u8], at: usize) -> f32 {
 }
 
 /// IEEE half to f32 (what ggml stores block scales in).
-pub(crate) fn half_to_f32(bits: u16) -> f32 {
+pub fn half_to_f32(bits: u16) -> f32 {
     let sign = ((bits >> 15) & 1) as u32;
     let exponent = ((bits >> 10) & 0x1F) as u32;
     let mantissa = (bits & 0x3FF) as u32;
@@ -134,7 +147,7 @@ impl BlockMatrix {
         let (rows, cols) = match q.shape().dims() {
             [rows, cols] => (*rows, *cols),
             dims => {
-                return Err(Error::Config(format!(
+                return Err(Error::Shape(format!(
                     "a weight matrix must have 2 dimensions, not {dims:?}"
                 )))
             }
@@ -153,7 +166,7 @@ impl BlockMatrix {
         let weights = rows * cols;
         let expected = weights / dtype.block_size() * dtype.type_size();
         if !cols.is_multiple_of(dtype.block_size()) || data.len() != expected {
-            return Err(Error::Config(format!(
+            return Err(Error::Shape(format!(
                 "{dtype:?} matrix ({rows}, {cols}) needs {expected} bytes of whole blocks, got {}",
                 data.len()
             )));
@@ -263,7 +276,7 @@ impl BlockMatrix {
                 }
             }
             other => {
-                return Err(Error::Config(format!(
+                return Err(Error::Shape(format!(
                     "{other:?} weights are not supported by the batched kernel"
                 )))
             }
