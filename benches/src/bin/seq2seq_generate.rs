@@ -7,8 +7,8 @@
 //! [--dump-outputs FILE]`. `--force-length` bans EOS until the last step (min_new_tokens =
 //! max_new_tokens), so every output has exactly `--max-new-tokens` tokens, as the peers are run.
 //! `--dump-outputs` writes the generated ids, one JSON list per input line (for agreement checks).
-//! `--threads N` sizes the matrix-product pool; float32 runs do elementwise ops single-threaded
-//! unless CANDLE_NUM_THREADS is set (see `main`).
+//! `--threads N` sizes the matrix-product pool; elementwise ops run single-threaded unless
+//! CANDLE_NUM_THREADS is set (see `main`).
 //! Output: {"engine":"oerkit","beam":..,"batch":..,"segments":..,"tokens":..,"seconds":..,
 //! "tokens_per_s":..,"cpu_seconds":..,"tokens_per_cpu_s":..,"peak_rss_mb":..}; `tokens` counts generated tokens (EOS included); `seconds`
 //! covers tokenisation, encoding and decoding, not model loading.
@@ -79,17 +79,10 @@ fn main() -> Result<()> {
     // candle runs large elementwise ops on a separate "barrier pool" whose caller busy-waits for its
     // workers; on a machine shared with other jobs a descheduled worker turns that wait into burnt CPU
     // (measured here: 10.9 vs 4.2 CPU-seconds for the same run, beam 1 batch 32, 2 cores at load 13).
-    // Unless the caller says otherwise, float32 runs do elementwise ops on the calling thread and
-    // matrix products on the --threads rayon pool. q8 keeps the barrier pool at --threads: its
-    // quantized matrix products run there.
+    // Unless the caller says otherwise, elementwise ops run on the calling thread and matrix
+    // products on the --threads rayon pool (float32: candle's gemm; q8: oerkit-qmatmul's kernel).
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        let pool = match precision {
-            Precision::F32 => 1,
-            Precision::Q8 => threads.unwrap_or(0),
-        };
-        if pool > 0 {
-            std::env::set_var("CANDLE_NUM_THREADS", pool.to_string());
-        }
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let model_dir = model.context("--model DIR is required")?;
     let input = input.context("--input FILE (one segment per line) is required")?;

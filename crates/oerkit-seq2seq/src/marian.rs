@@ -10,9 +10,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::ops::softmax_last_dim;
+use oerkit_qmatmul::BlockMatrix;
 use serde::Deserialize;
 
 use crate::error::{read_json, Result, Seq2SeqError};
@@ -73,8 +74,9 @@ pub struct GenerationDefaults {
 pub enum Precision {
     #[default]
     F32,
-    /// candle Q8_0 blocks for every linear layer of the encoder and decoder (embeddings and the
-    /// output projection stay float32).
+    /// Q8_0 blocks (one f16 scale per 32 int8 weights) for every linear layer of the encoder and
+    /// decoder, multiplied by `oerkit-qmatmul`'s batched integer kernel (activations quantized to
+    /// int8 per 32 values, as llama.cpp does); embeddings and the output projection stay float32.
     Q8,
 }
 
@@ -189,38 +191,158 @@ fn find_weights(dir: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// The tensors of a weights file by name, loaded to float32.
+/// The tensors of a weights file by name, handed out as float32.
+///
+/// A `model.safetensors` is read tensor by tensor when the model asks for one, so that q8 mode
+/// never holds the float32 copies of the matrices it quantizes (nor the whole file at once): the
+/// peak memory of loading is what the model keeps plus one tensor.
 struct Weights {
     path: PathBuf,
-    tensors: HashMap<String, Tensor>,
+    device: Device,
+    source: WeightSource,
 }
+
+enum WeightSource {
+    /// `pytorch_model.bin`, read whole (a pickle has no index to read single tensors by).
+    Loaded(HashMap<String, Tensor>),
+    /// `model.safetensors`: its header, and where the tensor data starts in the file.
+    Indexed {
+        file: std::fs::File,
+        data_start: u64,
+        index: HashMap<String, TensorEntry>,
+    },
+}
+
+/// One tensor of a safetensors header.
+#[derive(Deserialize)]
+struct TensorEntry {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    /// Byte range relative to the end of the header.
+    data_offsets: (u64, u64),
+}
+
+/// The safetensors format's bound on the JSON header (100 MB); a larger length means a corrupt file.
+const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
 
 impl Weights {
     fn load(path: &Path, device: &Device) -> Result<Self> {
-        let wrap = |e: candle_core::Error| {
-            Seq2SeqError::invalid(path, format!("cannot read the weights: {e}"))
+        let source = if path.extension().is_some_and(|e| e == "safetensors") {
+            Self::index_safetensors(path)?
+        } else {
+            let tensors = candle_core::pickle::read_all(path).map_err(|e| {
+                Seq2SeqError::invalid(path, format!("cannot read the weights: {e}"))
+            })?;
+            WeightSource::Loaded(tensors.into_iter().collect())
         };
-        let tensors: HashMap<String, Tensor> =
-            if path.extension().is_some_and(|e| e == "safetensors") {
-                candle_core::safetensors::load(path, device).map_err(wrap)?
-            } else {
-                candle_core::pickle::read_all(path)
-                    .map_err(wrap)?
-                    .into_iter()
-                    .collect()
-            };
-        let tensors = tensors
-            .into_iter()
-            .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?.to_device(device)?)))
-            .collect::<Result<_>>()?;
         Ok(Self {
             path: path.to_path_buf(),
-            tensors,
+            device: device.clone(),
+            source,
         })
     }
 
+    fn index_safetensors(path: &Path) -> Result<WeightSource> {
+        use std::io::Read;
+        let io = |source| Seq2SeqError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let corrupt = |what: String| {
+            Seq2SeqError::invalid(
+                path,
+                format!(
+                    "cannot read the weights: {what}; the file is truncated or not a safetensors \
+                     file, download it again"
+                ),
+            )
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        let mut len_bytes = [0u8; 8];
+        file.read_exact(&mut len_bytes)
+            .map_err(|_| corrupt("shorter than a safetensors header".into()))?;
+        let header_len = u64::from_le_bytes(len_bytes);
+        if header_len > MAX_SAFETENSORS_HEADER || 8 + header_len > file_len {
+            return Err(corrupt(format!(
+                "header length {header_len} does not fit the file"
+            )));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        file.read_exact(&mut header).map_err(io)?;
+        let mut entries: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
+            .map_err(|e| corrupt(format!("unreadable header: {e}")))?;
+        entries.remove("__metadata__");
+        let data_start = 8 + header_len;
+        let mut index = HashMap::with_capacity(entries.len());
+        for (name, value) in entries {
+            let entry: TensorEntry = serde_json::from_value(value)
+                .map_err(|e| corrupt(format!("header entry `{name}`: {e}")))?;
+            let (begin, end) = entry.data_offsets;
+            if begin > end || data_start + end > file_len {
+                return Err(corrupt(format!(
+                    "tensor `{name}` lies at bytes {begin}..{end} of the data, past the end of the file"
+                )));
+            }
+            index.insert(name, entry);
+        }
+        Ok(WeightSource::Indexed {
+            file,
+            data_start,
+            index,
+        })
+    }
+
+    /// The tensor `name` as float32, `None` when the file has no such tensor.
+    fn find(&self, name: &str) -> Result<Option<Tensor>> {
+        let tensor = match &self.source {
+            WeightSource::Loaded(tensors) => match tensors.get(name) {
+                Some(t) => t.clone(),
+                None => return Ok(None),
+            },
+            WeightSource::Indexed {
+                file,
+                data_start,
+                index,
+            } => {
+                use candle_core::safetensors::Load;
+                use std::io::{Read, Seek, SeekFrom};
+                let Some(entry) = index.get(name) else {
+                    return Ok(None);
+                };
+                let (begin, end) = entry.data_offsets;
+                let mut bytes = vec![0u8; (end - begin) as usize];
+                let mut reader = file;
+                reader
+                    .seek(SeekFrom::Start(data_start + begin))
+                    .and_then(|_| reader.read_exact(&mut bytes))
+                    .map_err(|source| Seq2SeqError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })?;
+                let view =
+                    safetensors::tensor::TensorView::new(entry.dtype, entry.shape.clone(), &bytes)
+                        .map_err(|e| {
+                            Seq2SeqError::invalid(
+                                &self.path,
+                                format!(
+                                "cannot read the weights: tensor `{name}`: {e}; download them again"
+                            ),
+                            )
+                        })?;
+                view.load(&Device::Cpu).map_err(|e| {
+                    Seq2SeqError::invalid(
+                        &self.path,
+                        format!("cannot read the weights: tensor `{name}`: {e}"),
+                    )
+                })?
+            }
+        };
+        Ok(Some(tensor.to_dtype(DType::F32)?.to_device(&self.device)?))
+    }
+
     fn get(&self, name: &str) -> Result<Tensor> {
-        self.tensors.get(name).cloned().ok_or_else(|| {
+        self.find(name)?.ok_or_else(|| {
             Seq2SeqError::invalid(
                 &self.path,
                 format!("tensor `{name}` is missing; is this a MarianMTModel checkpoint?"),
@@ -229,10 +351,12 @@ impl Weights {
     }
 
     fn get_any(&self, names: &[&str]) -> Result<Tensor> {
-        names
-            .iter()
-            .find_map(|n| self.tensors.get(*n).cloned())
-            .map_or_else(|| self.get(names[0]), Ok)
+        for name in names {
+            if let Some(t) = self.find(name)? {
+                return Ok(t);
+            }
+        }
+        self.get(names[0])
     }
 
     fn get_shaped(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
@@ -250,11 +374,68 @@ impl Weights {
     }
 }
 
+/// A weight matrix on `oerkit-qmatmul`'s batched kernel with a float32 bias added after.
+struct QuantizedLinear {
+    weight: BlockMatrix,
+    bias: Vec<f32>,
+}
+
+impl std::fmt::Debug for QuantizedLinear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "QuantizedLinear({}x{})",
+            self.weight.rows(),
+            self.weight.cols()
+        )
+    }
+}
+
+impl QuantizedLinear {
+    /// Q8_0 blocks of a float32 `[out, in]` weight (`in` a multiple of 32) and its `[out]` bias.
+    fn quantize(weight: &Tensor, bias: &Tensor, weights_file: &Path) -> Result<Self> {
+        let q = QTensor::quantize(weight, GgmlDType::Q8_0)?;
+        let weight = BlockMatrix::from_qtensor(&q).map_err(|e| {
+            Seq2SeqError::invalid(
+                weights_file,
+                format!("cannot quantize a weight matrix: {e}"),
+            )
+        })?;
+        Ok(Self {
+            weight,
+            bias: bias.flatten_all()?.to_vec1::<f32>()?,
+        })
+    }
+
+    /// `x Wᵀ + b` for `x` of shape `[.., in]`; the kernel's rayon threads split the output rows.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut dims = x.dims().to_vec();
+        let width = dims.pop().unwrap_or(0);
+        if width != self.weight.cols() {
+            return Err(Seq2SeqError::Other(format!(
+                "activations of width {width} do not fit a ({}, {}) weight matrix",
+                self.weight.rows(),
+                self.weight.cols()
+            )));
+        }
+        let batch: usize = dims.iter().product();
+        let values = x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        let mut y = self.weight.matmul(&values, batch);
+        for row in y.chunks_exact_mut(self.weight.rows()) {
+            for (v, b) in row.iter_mut().zip(&self.bias) {
+                *v += b;
+            }
+        }
+        dims.push(self.weight.rows());
+        Ok(Tensor::from_vec(y, dims, x.device())?)
+    }
+}
+
 /// A linear layer in float32 or Q8_0.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Linear {
     Dense(candle_nn::Linear),
-    Quantized(QMatMul, Tensor),
+    Quantized(QuantizedLinear),
 }
 
 impl Linear {
@@ -269,8 +450,7 @@ impl Linear {
         let bias = w.get_shaped(&format!("{prefix}.bias"), &[out_dim])?;
         Ok(match p {
             Precision::Q8 if in_dim % GgmlDType::Q8_0.block_size() == 0 => {
-                let q = QTensor::quantize(&weight, GgmlDType::Q8_0)?;
-                Linear::Quantized(QMatMul::from_qtensor(q)?, bias)
+                Linear::Quantized(QuantizedLinear::quantize(&weight, &bias, &w.path)?)
             }
             _ => Linear::Dense(candle_nn::Linear::new(weight, Some(bias))),
         })
@@ -279,7 +459,7 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Linear::Dense(l) => l.forward(x)?,
-            Linear::Quantized(q, b) => q.forward(x)?.broadcast_add(b)?,
+            Linear::Quantized(q) => q.forward(x)?,
         })
     }
 }
@@ -351,7 +531,7 @@ fn layer_norm(w: &Weights, prefix: &str, d: usize) -> Result<LayerNorm> {
     })
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Attention {
     q: Linear,
     k: Linear,
@@ -452,7 +632,7 @@ impl Attention {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct FeedForward {
     fc1: Linear,
     fc2: Linear,
@@ -465,7 +645,7 @@ impl FeedForward {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct EncoderLayer {
     attn: Attention,
     attn_norm: LayerNorm,
@@ -473,7 +653,7 @@ struct EncoderLayer {
     ffn_norm: LayerNorm,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct DecoderLayer {
     self_attn: Attention,
     self_norm: LayerNorm,
@@ -641,7 +821,7 @@ impl MarianModel {
                 ));
             }
         }
-        let final_logits_bias = match w.tensors.get("final_logits_bias") {
+        let final_logits_bias = match w.find("final_logits_bias")? {
             Some(b) => b.reshape((1, target_vocab))?,
             None => Tensor::zeros((1, target_vocab), DType::F32, device)?,
         };
