@@ -5,8 +5,11 @@
 //! candle's quantized kernels compute one dot product per (weight row, activation row), reading
 //! the whole weight matrix again for every activation row, so decoding 16 sequences costs about
 //! 16 single-sequence steps. Here, as in llama.cpp, the activations of the whole batch are
-//! quantized once to 8 bits per 32 values, and each weight row is multiplied with a tile of
-//! activation rows while it is in cache; threads split the output rows.
+//! quantized once to 8 bits per 32 values, and weight rows are interleaved in panels of 8 (the
+//! layout of llama.cpp's repacked `q4_0_8x8` kernels): one 256-bit `dpbusd` multiplies 4 bytes of
+//! one activation row (broadcast) with the same 4 columns of 8 weight rows, so each lane sums one
+//! output and no horizontal reduction is needed; a panel meets a tile of 4 activation rows while
+//! it is in registers, and threads split the panels.
 //!
 //! The supported types are unpacked at load time into two layouts that one integer kernel serves:
 //! 4-bit unsigned codes (Q4_1, Q4_K: two per byte, one scale and one offset per 32 weights, about
@@ -38,13 +41,17 @@ const BLOCK: usize = 32;
 /// How the codes of a [`BlockMatrix`] are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Codes {
-    /// Unsigned 4-bit codes, 16 bytes per block: byte `j` holds code `j` (low nibble) and `j + 16`.
+    /// Unsigned 4-bit codes, 16 bytes per row and block: byte `j` holds code `j` (low nibble) and
+    /// `j + 16` (high nibble).
     Nibbles,
-    /// Signed 8-bit codes, 32 bytes per block.
+    /// Signed 8-bit codes stored as `code + 128` ([`BYTE_SHIFT`]), 32 bytes per row and block.
     Bytes,
 }
 
-/// A weight matrix `(rows, cols)` unpacked for [`BlockMatrix::matmul`].
+/// A weight matrix `(rows, cols)` unpacked for [`BlockMatrix::matmul`], in panels of [`PANEL`]
+/// rows: per (panel, block of 32 columns), the codes in 4-byte groups of each row in turn
+/// ([`GROUP_BYTES`] per group), then per (panel, block) the rows' scales (first and second half
+/// with two scales per block) and offsets.
 pub struct BlockMatrix {
     rows: usize,
     cols: usize,
@@ -66,6 +73,8 @@ struct QuantizedActivations {
     scales: Vec<f32>,
     /// `scale * Σ code` per block, for the weight offsets.
     sums: Vec<f32>,
+    /// `Σ code` of the first and of the last 16 codes of each block (two per block).
+    half_sums: Vec<i32>,
 }
 
 fn f16_at(bytes: &[u8], at: usize) -> f32 {
@@ -91,45 +100,86 @@ pub fn half_to_f32(bits: u16) -> f32 {
     }
 }
 
-/// Collects unpacked blocks in the layout of a [`BlockMatrix`].
+/// Writes unpacked blocks, which arrive row by row, straight into the panel layout of a
+/// [`BlockMatrix`] (no second copy of a large matrix at load time).
 struct Unpacker {
     layout: Codes,
     scales_per_block: usize,
+    rows: usize,
+    cols: usize,
+    /// Blocks pushed so far.
+    pushed: usize,
     codes: Vec<u8>,
     scales: Vec<f32>,
     offsets: Vec<f32>,
 }
 
 impl Unpacker {
-    fn new(layout: Codes, scales_per_block: usize, weights: usize) -> Self {
-        let code_bytes = match layout {
-            Codes::Nibbles => weights / 2,
-            Codes::Bytes => weights,
+    fn new(layout: Codes, scales_per_block: usize, rows: usize, cols: usize) -> Self {
+        let blocks = cols / BLOCK;
+        let panel_rows = rows.div_ceil(PANEL) * PANEL;
+        // Padding rows: zero weights (code 0 is stored as BYTE_SHIFT for bytes), zero scales.
+        let padding = match layout {
+            Codes::Nibbles => 0,
+            Codes::Bytes => BYTE_SHIFT as u8,
         };
         Unpacker {
             layout,
             scales_per_block,
-            codes: Vec::with_capacity(code_bytes),
-            scales: Vec::with_capacity(weights / BLOCK * scales_per_block),
-            offsets: Vec::with_capacity(weights / BLOCK),
+            rows,
+            cols,
+            pushed: 0,
+            codes: vec![padding; panel_rows * blocks * layout.bytes_per_block()],
+            scales: vec![0.0; panel_rows * blocks * scales_per_block],
+            offsets: vec![0.0; panel_rows * blocks],
         }
     }
 
-    /// One block: codes (0..16 for nibbles, else signed), the scale of each 16 weights, offset.
+    /// The next block (row by row): codes (0..16 for nibbles, else signed), the scale of each 16
+    /// weights, offset.
     fn push(&mut self, codes: &[i8; BLOCK], scales: [f32; 2], offset: f32) {
+        let blocks = self.cols / BLOCK;
+        let (row, k) = (self.pushed / blocks, self.pushed % blocks);
+        self.pushed += 1;
+        let (panel, lane) = (row / PANEL, row % PANEL);
+        let block = panel * blocks + k;
+        let at = block * PANEL * self.layout.bytes_per_block() + lane * 4;
         match self.layout {
             Codes::Nibbles => {
                 for j in 0..16 {
                     debug_assert!((0..16).contains(&codes[j]) && (0..16).contains(&codes[j + 16]));
-                    self.codes
-                        .push((codes[j] as u8 & 0x0F) | ((codes[j + 16] as u8) << 4));
+                    self.codes[at + (j / 4) * GROUP_BYTES + j % 4] =
+                        (codes[j] as u8 & 0x0F) | ((codes[j + 16] as u8) << 4);
                 }
             }
-            Codes::Bytes => self.codes.extend(codes.iter().map(|&c| c as u8)),
+            Codes::Bytes => {
+                for (j, &c) in codes.iter().enumerate() {
+                    self.codes[at + (j / 4) * GROUP_BYTES + j % 4] = (c as i32 + BYTE_SHIFT) as u8;
+                }
+            }
         }
-        self.scales
-            .extend_from_slice(&scales[..self.scales_per_block]);
-        self.offsets.push(offset);
+        for (half, &scale) in scales[..self.scales_per_block].iter().enumerate() {
+            self.scales[(block * self.scales_per_block + half) * PANEL + lane] = scale;
+        }
+        self.offsets[block * PANEL + lane] = offset;
+    }
+
+    fn finish(self) -> BlockMatrix {
+        debug_assert_eq!(self.pushed, self.rows * self.cols / BLOCK);
+        let offsets = self
+            .offsets
+            .iter()
+            .any(|&o| o != 0.0)
+            .then_some(self.offsets);
+        BlockMatrix {
+            rows: self.rows,
+            cols: self.cols,
+            layout: self.layout,
+            scales_per_block: self.scales_per_block,
+            codes: self.codes,
+            scales: self.scales,
+            offsets,
+        }
     }
 }
 
@@ -172,9 +222,9 @@ impl BlockMatrix {
             )));
         }
         let mut out = match dtype {
-            GgmlDType::Q4_1 | GgmlDType::Q4K => Unpacker::new(Codes::Nibbles, 1, weights),
-            GgmlDType::Q6K => Unpacker::new(Codes::Bytes, 2, weights),
-            _ => Unpacker::new(Codes::Bytes, 1, weights),
+            GgmlDType::Q4_1 | GgmlDType::Q4K => Unpacker::new(Codes::Nibbles, 1, rows, cols),
+            GgmlDType::Q6K => Unpacker::new(Codes::Bytes, 2, rows, cols),
+            _ => Unpacker::new(Codes::Bytes, 1, rows, cols),
         };
         match dtype {
             GgmlDType::Q8_0 => {
@@ -281,16 +331,7 @@ impl BlockMatrix {
                 )))
             }
         }
-        let offsets = out.offsets.iter().any(|&o| o != 0.0).then_some(out.offsets);
-        Ok(BlockMatrix {
-            rows,
-            cols,
-            layout: out.layout,
-            scales_per_block: out.scales_per_block,
-            codes: out.codes,
-            scales: out.scales,
-            offsets,
-        })
+        Ok(out.finish())
     }
 
     pub fn rows(&self) -> usize {
@@ -306,110 +347,149 @@ impl BlockMatrix {
         self.codes.len() + 4 * (self.scales.len() + self.offsets.as_ref().map_or(0, Vec::len))
     }
 
-    fn code(&self, index: usize) -> i32 {
-        let (block, j) = (index / BLOCK, index % BLOCK);
+    fn blocks(&self) -> usize {
+        self.cols / BLOCK
+    }
+
+    fn panels(&self) -> usize {
+        self.rows.div_ceil(PANEL)
+    }
+
+    /// Where block `k` of panel `panel` starts in `codes`, `scales` and `offsets`.
+    fn block_at(&self, panel: usize, k: usize) -> usize {
+        panel * self.blocks() + k
+    }
+
+    /// The signed code of weight `(row, col)`.
+    fn code(&self, row: usize, col: usize) -> i32 {
+        let (panel, lane) = (row / PANEL, row % PANEL);
+        let (k, j) = (col / BLOCK, col % BLOCK);
+        let start = self.block_at(panel, k) * PANEL * self.layout.bytes_per_block();
         match self.layout {
             Codes::Nibbles => {
-                let byte = self.codes[block * 16 + j % 16];
+                let i = j % 16;
+                let byte = self.codes[start + (i / 4) * GROUP_BYTES + lane * 4 + i % 4];
                 if j < 16 {
                     (byte & 0x0F) as i32
                 } else {
                     (byte >> 4) as i32
                 }
             }
-            Codes::Bytes => self.codes[index] as i8 as i32,
+            Codes::Bytes => {
+                self.codes[start + (j / 4) * GROUP_BYTES + lane * 4 + j % 4] as i32 - BYTE_SHIFT
+            }
         }
     }
 
-    fn scale(&self, index: usize) -> f32 {
-        let block = index / BLOCK;
-        match self.scales_per_block {
-            1 => self.scales[block],
-            _ => self.scales[block * 2 + (index % BLOCK) / 16],
+    fn scale(&self, row: usize, col: usize) -> f32 {
+        let (panel, lane) = (row / PANEL, row % PANEL);
+        let (k, j) = (col / BLOCK, col % BLOCK);
+        let half = if self.scales_per_block == 2 {
+            j / 16
+        } else {
+            0
+        };
+        self.scales[(self.block_at(panel, k) * self.scales_per_block + half) * PANEL + lane]
+    }
+
+    fn offset(&self, row: usize, k: usize) -> f32 {
+        self.offsets.as_ref().map_or(0.0, |o| {
+            o[self.block_at(row / PANEL, k) * PANEL + row % PANEL]
+        })
+    }
+
+    /// Weight row `row` as f32, as the file's dequantization gives it (embedding lookups).
+    pub fn dequantize_row_into(&self, row: usize, out: &mut [f32]) {
+        for (c, value) in out.iter_mut().enumerate().take(self.cols) {
+            *value = self.scale(row, c) * self.code(row, c) as f32 + self.offset(row, c / BLOCK);
         }
     }
 
     /// The weights as f32 `(rows * cols)`, row-major (for tests and checks).
     pub fn dequantize(&self) -> Vec<f32> {
-        (0..self.rows * self.cols)
-            .map(|i| {
-                let offset = self.offsets.as_ref().map_or(0.0, |o| o[i / BLOCK]);
-                self.scale(i) * self.code(i) as f32 + offset
-            })
-            .collect()
+        let mut out = vec![0f32; self.rows * self.cols];
+        for (r, row) in out.chunks_exact_mut(self.cols.max(1)).enumerate() {
+            self.dequantize_row_into(r, row);
+        }
+        out
     }
 
     /// `x W^T` for `x` of `batch` rows of `cols` values; returns `batch * rows` values, row-major.
     pub fn matmul(&self, x: &[f32], batch: usize) -> Vec<f32> {
         assert_eq!(x.len(), batch * self.cols, "activation shape");
         let acts = QuantizedActivations::new(x, batch, self.cols);
-        let kernel = Kernel::detect();
-        // Transposed output (weight row, batch row): each task owns whole weight rows.
-        let mut transposed = vec![0f32; self.rows * batch];
-        let rows_per_task = rows_per_task(self.rows, batch, self.cols);
-        transposed
-            .par_chunks_mut(rows_per_task * batch)
+        self.matmul_quantized(Kernel::detect(), &acts)
+    }
+
+    fn matmul_quantized(&self, kernel: Kernel, acts: &QuantizedActivations) -> Vec<f32> {
+        let batch = acts.rows;
+        let panels = self.panels();
+        // Panel-major output (panel, batch row, lane): each task owns whole panels.
+        let mut by_panel = vec![0f32; panels * batch * PANEL];
+        let per_task = panels_per_task(panels, batch, self.cols);
+        by_panel
+            .par_chunks_mut(per_task * batch * PANEL)
             .enumerate()
             .for_each(|(task, out)| {
-                let first = task * rows_per_task;
-                for (i, row_out) in out.chunks_mut(batch).enumerate() {
-                    self.row_times_batch(kernel, first + i, &acts, row_out);
+                for (i, panel_out) in out.chunks_mut(batch * PANEL).enumerate() {
+                    kernel.panel(&self.panel(task * per_task + i), acts, panel_out);
                 }
             });
-        if batch == 1 {
-            return transposed;
+        if batch == 1 && panels * PANEL == self.rows {
+            return by_panel;
         }
-        // Transposed back in square tiles, so reads and writes both stay within a few cache lines
-        // (a plain strided loop costs ~8% of a long prompt's time).
-        const TILE: usize = 32;
         let mut y = vec![0f32; batch * self.rows];
-        for r0 in (0..self.rows).step_by(TILE) {
-            for b0 in (0..batch).step_by(TILE) {
-                for r in r0..(r0 + TILE).min(self.rows) {
-                    let column = &transposed[r * batch..(r + 1) * batch];
-                    for b in b0..(b0 + TILE).min(batch) {
-                        y[b * self.rows + r] = column[b];
-                    }
-                }
+        for (b, y_row) in y.chunks_exact_mut(self.rows).enumerate() {
+            for (p, y_lanes) in y_row.chunks_mut(PANEL).enumerate() {
+                let start = (p * batch + b) * PANEL;
+                y_lanes.copy_from_slice(&by_panel[start..start + y_lanes.len()]);
             }
         }
         y
     }
 
-    /// The pieces of weight row `row`.
-    fn row(&self, row: usize) -> Row<'_> {
-        let blocks = self.cols / BLOCK;
-        let code_bytes = match self.layout {
-            Codes::Nibbles => self.cols / 2,
-            Codes::Bytes => self.cols,
-        };
-        let per = self.scales_per_block * blocks;
-        Row {
+    /// The pieces of panel `panel`.
+    fn panel(&self, panel: usize) -> Panel<'_> {
+        let blocks = self.blocks();
+        let code_bytes = blocks * PANEL * self.layout.bytes_per_block();
+        let scales = blocks * self.scales_per_block * PANEL;
+        Panel {
             layout: self.layout,
             scales_per_block: self.scales_per_block,
-            codes: &self.codes[row * code_bytes..(row + 1) * code_bytes],
-            scales: &self.scales[row * per..(row + 1) * per],
+            codes: &self.codes[panel * code_bytes..(panel + 1) * code_bytes],
+            scales: &self.scales[panel * scales..(panel + 1) * scales],
             offsets: self
                 .offsets
                 .as_ref()
-                .map(|o| &o[row * blocks..(row + 1) * blocks]),
+                .map(|o| &o[panel * blocks * PANEL..(panel + 1) * blocks * PANEL]),
         }
-    }
-
-    /// Dot products of weight row `row` with every activation row.
-    fn row_times_batch(
-        &self,
-        kernel: Kernel,
-        row: usize,
-        acts: &QuantizedActivations,
-        out: &mut [f32],
-    ) {
-        kernel.dots(&self.row(row), acts, out);
     }
 }
 
-/// One weight row of a [`BlockMatrix`].
-struct Row<'a> {
+/// Weight rows interleaved together: the 8 i32 lanes of one 256-bit `dpbusd` are 8 weight rows,
+/// so each 4-byte group of activations (broadcast) meets 8 rows at once and the sums never need a
+/// horizontal reduction (llama.cpp's repacked "q4_0_8x8" layout works the same way).
+const PANEL: usize = 8;
+
+/// Bytes of one 4-byte group of a panel: 4 codes (or 8 nibbles) of each of its 8 rows.
+const GROUP_BYTES: usize = 4 * PANEL;
+
+/// Signed 8-bit codes are stored as `code + 128`: `dpbusd` multiplies unsigned by signed bytes,
+/// and `Σ (c + 128) x = Σ c x + 128 Σ x` is corrected by starting the sum at `-128 Σ x`.
+const BYTE_SHIFT: i32 = 128;
+
+impl Codes {
+    /// Code bytes per row and block.
+    fn bytes_per_block(self) -> usize {
+        match self {
+            Codes::Nibbles => 16,
+            Codes::Bytes => BLOCK,
+        }
+    }
+}
+
+/// One panel of a [`BlockMatrix`].
+struct Panel<'a> {
     layout: Codes,
     scales_per_block: usize,
     codes: &'a [u8],
@@ -417,12 +497,12 @@ struct Row<'a> {
     offsets: Option<&'a [f32]>,
 }
 
-/// Enough rows per task to amortize scheduling, enough tasks to balance the threads.
-fn rows_per_task(rows: usize, batch: usize, cols: usize) -> usize {
+/// Enough panels per task to amortize scheduling, enough tasks to balance the threads.
+fn panels_per_task(panels: usize, batch: usize, cols: usize) -> usize {
     let tasks = (rayon::current_num_threads() * 4).max(1);
     // At least ~64k multiply-adds per task.
-    let min_rows = (65_536 / (batch * cols).max(1)).max(1);
-    rows.div_ceil(tasks).max(min_rows).min(rows.max(1))
+    let min_panels = (65_536 / (batch * cols * PANEL).max(1)).max(1);
+    panels.div_ceil(tasks).max(min_panels).min(panels.max(1))
 }
 
 impl QuantizedActivations {
@@ -431,23 +511,25 @@ impl QuantizedActivations {
         let mut codes = vec![0i8; rows * cols];
         let mut scales = Vec::with_capacity(blocks);
         let mut sums = Vec::with_capacity(blocks);
+        let mut half_sums = Vec::with_capacity(2 * blocks);
         for (values, out) in x.chunks_exact(BLOCK).zip(codes.chunks_exact_mut(BLOCK)) {
             let amax = values.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
-            let mut sum = 0i32;
             for (c, &v) in out.iter_mut().zip(values) {
                 // Round half away from zero as llama.cpp's quantize_row_q8_0 (`roundf`), in a
                 // form that vectorizes (`f32::round` is a libm call without SSE4.1).
                 let scaled = v * inverse;
-                let q = (scaled + 0.5f32.copysign(scaled)) as i8;
-                *c = q;
-                sum += q as i32;
+                *c = (scaled + 0.5f32.copysign(scaled)) as i8;
             }
+            let low: i32 = out[..16].iter().map(|&c| c as i32).sum();
+            let high: i32 = out[16..].iter().map(|&c| c as i32).sum();
             // llama.cpp stores the activation scale as f16.
             let d = half_round(d);
             scales.push(d);
-            sums.push(d * sum as f32);
+            sums.push(d * (low + high) as f32);
+            half_sums.push(low);
+            half_sums.push(high);
         }
         QuantizedActivations {
             rows,
@@ -455,6 +537,7 @@ impl QuantizedActivations {
             codes,
             scales,
             sums,
+            half_sums,
         }
     }
 }
@@ -504,60 +587,66 @@ impl Kernel {
         Kernel::Scalar
     }
 
-    /// `out[b] = Σ_blocks dx[b] * Σ_i scale_i * code_i * xcode_i + offset * sum_x[b]`.
-    fn dots(self, row: &Row<'_>, acts: &QuantizedActivations, out: &mut [f32]) {
+    /// `out[b * PANEL + lane] = Σ_blocks dx[b] * Σ_i scale_i * code_i * xcode_i + offset * sum_x[b]`
+    /// for every activation row `b` and the panel's rows (lanes).
+    fn panel(self, panel: &Panel<'_>, acts: &QuantizedActivations, out: &mut [f32]) {
         match self {
-            Kernel::Scalar => dots_scalar(row, acts, out),
+            Kernel::Scalar => panel_scalar(panel, acts, out),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `detect` returned this kernel only after checking the CPU features it
             // enables; the slice lengths are checked inside.
             #[allow(unsafe_code)]
-            Kernel::Avx2 => unsafe { x86::dots_avx2(row, acts, out) },
+            Kernel::Avx2 => unsafe { x86::panel_avx2(panel, acts, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             #[allow(unsafe_code)]
-            Kernel::AvxVnni => unsafe { x86::dots_avx_vnni(row, acts, out) },
+            Kernel::AvxVnni => unsafe { x86::panel_avx_vnni(panel, acts, out) },
         }
     }
 }
 
-fn dots_scalar(row: &Row<'_>, acts: &QuantizedActivations, out: &mut [f32]) {
+fn panel_scalar(panel: &Panel<'_>, acts: &QuantizedActivations, out: &mut [f32]) {
     let cols = acts.cols;
     let blocks = cols / BLOCK;
-    let code = |i: usize| -> i32 {
-        match row.layout {
+    let bytes = panel.layout.bytes_per_block();
+    let code = |lane: usize, k: usize, j: usize| -> i32 {
+        let start = k * PANEL * bytes;
+        match panel.layout {
             Codes::Nibbles => {
-                let byte = row.codes[(i / BLOCK) * 16 + i % 16];
-                if i % BLOCK < 16 {
+                let i = j % 16;
+                let byte = panel.codes[start + (i / 4) * GROUP_BYTES + lane * 4 + i % 4];
+                if j < 16 {
                     (byte & 0x0F) as i32
                 } else {
                     (byte >> 4) as i32
                 }
             }
-            Codes::Bytes => row.codes[i] as i8 as i32,
-        }
-    };
-    for (b, y) in out.iter_mut().enumerate().take(acts.rows) {
-        let x = &acts.codes[b * cols..(b + 1) * cols];
-        let dx = &acts.scales[b * blocks..(b + 1) * blocks];
-        let mut total = 0f32;
-        for k in 0..blocks {
-            let dot = |range: std::ops::Range<usize>| -> f32 {
-                range
-                    .map(|i| code(k * BLOCK + i) * x[k * BLOCK + i] as i32)
-                    .sum::<i32>() as f32
-            };
-            let (lo, hi) = (dot(0..16), dot(16..32));
-            let (s_lo, s_hi) = match row.scales_per_block {
-                1 => (row.scales[k], row.scales[k]),
-                _ => (row.scales[2 * k], row.scales[2 * k + 1]),
-            };
-            total += dx[k] * (s_lo * lo + s_hi * hi);
-            if let Some(offsets) = row.offsets {
-                total += offsets[k] * acts.sums[b * blocks + k];
+            Codes::Bytes => {
+                panel.codes[start + (j / 4) * GROUP_BYTES + lane * 4 + j % 4] as i32 - BYTE_SHIFT
             }
         }
-        *y = total;
+    };
+    let spb = panel.scales_per_block;
+    for b in 0..acts.rows {
+        let x = &acts.codes[b * cols..(b + 1) * cols];
+        for lane in 0..PANEL {
+            let mut total = 0f32;
+            for k in 0..blocks {
+                let dot = |range: std::ops::Range<usize>| -> f32 {
+                    range
+                        .map(|j| code(lane, k, j) * x[k * BLOCK + j] as i32)
+                        .sum::<i32>() as f32
+                };
+                let scale =
+                    |half: usize| panel.scales[(k * spb + half.min(spb - 1)) * PANEL + lane];
+                total +=
+                    acts.scales[b * blocks + k] * (scale(0) * dot(0..16) + scale(1) * dot(16..32));
+                if let Some(offsets) = panel.offsets {
+                    total += offsets[k * PANEL + lane] * acts.sums[b * blocks + k];
+                }
+            }
+            out[b * PANEL + lane] = total;
+        }
     }
 }
 
@@ -566,168 +655,229 @@ fn dots_scalar(row: &Row<'_>, acts: &QuantizedActivations, out: &mut [f32]) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{Codes, QuantizedActivations, Row, BLOCK};
+    use super::{Codes, Panel, QuantizedActivations, BLOCK, BYTE_SHIFT, GROUP_BYTES, PANEL};
 
-    /// Products of 32 unsigned weight bytes with 32 signed activation bytes, summed in fours
-    /// into 8 i32 lanes (lanes 0-3: the first 16 weights, 4-7: the last 16). `maddubs` adds
-    /// pairs into i16 first: no saturation, as |w| <= 128 and |x| <= 127.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn dot_avx2(w: __m256i, x: __m256i) -> __m256i {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1))
-    }
-
+    /// `acc + Σ_4 w * x` per i32 lane, `w` unsigned and `x` signed bytes (AVX-VNNI). For shifted
+    /// signed codes the shift is corrected by the accumulator's starting value ([`BYTE_SHIFT`]).
     #[target_feature(enable = "avx2,fma,avxvnni")]
     #[inline]
-    fn dot_vnni(w: __m256i, x: __m256i) -> __m256i {
-        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w, x)
+    fn dot_vnni(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+        _mm256_dpbusd_avx_epi32(acc, w, x)
     }
 
-    /// The 32 codes of block `k` as bytes, and for signed codes the mask to move their signs
-    /// onto the activations (`|w| * sign(w) x`). Nibbles come out as unsigned 0..16.
+    /// As [`dot_unsigned_vnni`] with AVX2: `maddubs` adds pairs into i16 first, which cannot
+    /// saturate for 4-bit weights.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn load_codes<const NIBBLES: bool>(codes: *const u8, k: usize) -> __m256i {
-        if NIBBLES {
-            // SAFETY: the caller checked that block k's 16 bytes are in bounds.
-            let packed = unsafe { _mm_loadu_si128(codes.add(k * 16).cast()) };
-            let mask = _mm_set1_epi8(0x0F);
-            let low = _mm_and_si128(packed, mask);
-            let high = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
-            _mm256_set_m128i(high, low)
-        } else {
-            // SAFETY: the caller checked that block k's 32 bytes are in bounds.
-            unsafe { _mm256_loadu_si256(codes.add(k * BLOCK).cast()) }
-        }
+    fn dot_unsigned_avx2(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+        _mm256_add_epi32(
+            acc,
+            _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)),
+        )
     }
 
+    /// `acc + Σ_4 (w - 128) * x` for shifted signed codes `w` with AVX2: `(w + 128) * x` pairs would saturate `maddubs`, so the
+    /// code's sign moves onto the activation instead (`|c| * sign(c) x`, at most 2·128·127).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    fn horizontal_sum(v: __m256) -> f32 {
-        let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-        let single = _mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1));
-        _mm_cvtss_f32(single)
+    fn dot_shifted_avx2(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+        let code = _mm256_xor_si256(w, _mm256_set1_epi8(BYTE_SHIFT as u8 as i8));
+        let magnitude = _mm256_sign_epi8(code, code);
+        let signed_x = _mm256_sign_epi8(x, code);
+        _mm256_add_epi32(
+            acc,
+            _mm256_madd_epi16(
+                _mm256_maddubs_epi16(magnitude, signed_x),
+                _mm256_set1_epi16(1),
+            ),
+        )
     }
 
-    /// One kernel body per instruction set: `$dot` multiplies unsigned by signed bytes.
-    macro_rules! dots_for {
-        ($entry:ident, $tile:ident, $features:literal, $dot:ident) => {
+    /// The 4 activation bytes at `p`, in every i32 lane.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn broadcast4(p: *const i8) -> __m256i {
+        // SAFETY: the caller guarantees 4 readable bytes.
+        _mm256_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
+    }
+
+    /// One kernel body per instruction set.
+    macro_rules! panel_for {
+        ($entry:ident, $tile:ident, $features:literal, $dot_unsigned:ident, $dot_shifted:ident,
+         $corrects_shift:literal) => {
             /// # Safety
             /// The CPU must support the enabled features.
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $entry(
-                row: &Row<'_>,
+                panel: &Panel<'_>,
                 acts: &QuantizedActivations,
                 out: &mut [f32],
             ) {
                 let blocks = acts.cols / BLOCK;
-                let code_bytes = match row.layout {
-                    Codes::Nibbles => blocks * 16,
-                    Codes::Bytes => blocks * BLOCK,
-                };
-                assert!(row.codes.len() >= code_bytes && out.len() >= acts.rows);
-                assert!(row.scales.len() >= row.scales_per_block * blocks);
-                assert!(row.offsets.is_none_or(|o| o.len() >= blocks));
+                assert!(acts.cols.is_multiple_of(BLOCK));
+                assert!(panel.codes.len() >= blocks * PANEL * panel.layout.bytes_per_block());
+                assert!(out.len() >= acts.rows * PANEL);
+                assert!(panel.scales.len() >= panel.scales_per_block * blocks * PANEL);
+                assert!(panel.offsets.is_none_or(|o| o.len() >= blocks * PANEL));
                 assert!(acts.codes.len() >= acts.rows * acts.cols);
                 assert!(
                     acts.scales.len() >= acts.rows * blocks
                         && acts.sums.len() >= acts.rows * blocks
+                        && acts.half_sums.len() >= 2 * acts.rows * blocks
                 );
                 let mut b0 = 0;
                 while b0 < acts.rows {
+                    let tile = (acts.rows - b0).min(4);
                     // SAFETY: bounds asserted above; b0 + tile <= rows.
                     unsafe {
-                        match (acts.rows - b0 >= 4, row.layout, row.scales_per_block) {
-                            (true, Codes::Nibbles, _) => {
-                                $tile::<true, false, 4>(row, acts, b0, out)
+                        match (tile, panel.layout, panel.scales_per_block) {
+                            (4, Codes::Nibbles, _) => $tile::<true, false, 4>(panel, acts, b0, out),
+                            (4, Codes::Bytes, 1) => $tile::<false, false, 4>(panel, acts, b0, out),
+                            (4, Codes::Bytes, _) => $tile::<false, true, 4>(panel, acts, b0, out),
+                            (2 | 3, Codes::Nibbles, _) => {
+                                $tile::<true, false, 2>(panel, acts, b0, out)
                             }
-                            (true, Codes::Bytes, 1) => $tile::<false, false, 4>(row, acts, b0, out),
-                            (true, Codes::Bytes, _) => $tile::<false, true, 4>(row, acts, b0, out),
-                            (false, Codes::Nibbles, _) => {
-                                $tile::<true, false, 1>(row, acts, b0, out)
+                            (2 | 3, Codes::Bytes, 1) => {
+                                $tile::<false, false, 2>(panel, acts, b0, out)
                             }
-                            (false, Codes::Bytes, 1) => {
-                                $tile::<false, false, 1>(row, acts, b0, out)
+                            (2 | 3, Codes::Bytes, _) => {
+                                $tile::<false, true, 2>(panel, acts, b0, out)
                             }
-                            (false, Codes::Bytes, _) => $tile::<false, true, 1>(row, acts, b0, out),
+                            (_, Codes::Nibbles, _) => $tile::<true, false, 1>(panel, acts, b0, out),
+                            (_, Codes::Bytes, 1) => $tile::<false, false, 1>(panel, acts, b0, out),
+                            (_, Codes::Bytes, _) => $tile::<false, true, 1>(panel, acts, b0, out),
                         }
                     }
-                    b0 += if acts.rows - b0 >= 4 { 4 } else { 1 };
+                    b0 += match tile {
+                        4 => 4,
+                        2 | 3 => 2,
+                        _ => 1,
+                    };
                 }
             }
 
-            /// Activation rows `b0..b0 + T` against one weight row; two accumulators per
-            /// activation row (even and odd blocks) so consecutive FMAs do not wait on each other.
+            /// Activation rows `b0..b0 + T` against the panel's 8 weight rows. Per block and row,
+            /// two integer sums (codes 0-15 and 16-31), then one or two scaled FMAs.
             ///
             /// # Safety
             /// The CPU must support the enabled features and the caller checked the bounds.
             #[target_feature(enable = $features)]
             unsafe fn $tile<const NIBBLES: bool, const TWO_SCALES: bool, const T: usize>(
-                row: &Row<'_>,
+                panel: &Panel<'_>,
                 acts: &QuantizedActivations,
                 b0: usize,
                 out: &mut [f32],
             ) {
                 let cols = acts.cols;
                 let blocks = cols / BLOCK;
-                let mut acc = [[_mm256_setzero_ps(); 2]; T];
-                let mut offset_acc = [0f32; T];
-                let codes = row.codes.as_ptr();
+                let bytes = if NIBBLES { 16 } else { BLOCK };
+                let scales_per_block = if TWO_SCALES { 2 } else { 1 };
+                let codes = panel.codes.as_ptr();
+                let w_scales = panel.scales.as_ptr();
                 let x_codes = acts.codes.as_ptr();
                 let x_scales = acts.scales.as_ptr();
                 let x_sums = acts.sums.as_ptr();
-                let w_scales = row.scales.as_ptr();
+                let x_half_sums = acts.half_sums.as_ptr();
+                let nibble_mask = _mm256_set1_epi8(0x0F);
+                let mut acc = [_mm256_setzero_ps(); T];
                 for k in 0..blocks {
-                    // SAFETY (all loads below): k < blocks and b0 + t < rows, within the
-                    // lengths asserted by the caller.
-                    let w = unsafe { load_codes::<NIBBLES>(codes, k) };
-                    let (w_abs, sign) = if NIBBLES {
-                        (w, w)
-                    } else {
-                        (_mm256_sign_epi8(w, w), w)
-                    };
-                    let w_scale = if TWO_SCALES {
-                        unsafe {
-                            _mm256_set_m128(
-                                _mm_set1_ps(*w_scales.add(2 * k + 1)),
-                                _mm_set1_ps(*w_scales.add(2 * k)),
-                            )
+                    // SAFETY (all reads below): k < blocks and b0 + t < rows, within the lengths
+                    // asserted by the caller.
+                    let w = unsafe { codes.add(k * PANEL * bytes) };
+                    let mut low = [_mm256_setzero_si256(); T];
+                    let mut high = [_mm256_setzero_si256(); T];
+                    if !NIBBLES && $corrects_shift {
+                        for t in 0..T {
+                            let s = unsafe { x_half_sums.add(((b0 + t) * blocks + k) * 2) };
+                            low[t] = _mm256_set1_epi32(-BYTE_SHIFT * unsafe { *s });
+                            high[t] = _mm256_set1_epi32(-BYTE_SHIFT * unsafe { *s.add(1) });
+                        }
+                    }
+                    let x = |t: usize| unsafe { x_codes.add((b0 + t) * cols + k * BLOCK) };
+                    if NIBBLES {
+                        for g in 0..4 {
+                            let packed =
+                                unsafe { _mm256_loadu_si256(w.add(g * GROUP_BYTES).cast()) };
+                            let w_low = _mm256_and_si256(packed, nibble_mask);
+                            let w_high =
+                                _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble_mask);
+                            for t in 0..T {
+                                let x_low = unsafe { broadcast4(x(t).add(4 * g)) };
+                                let x_high = unsafe { broadcast4(x(t).add(16 + 4 * g)) };
+                                low[t] = $dot_unsigned(low[t], w_low, x_low);
+                                high[t] = $dot_unsigned(high[t], w_high, x_high);
+                            }
                         }
                     } else {
-                        unsafe { _mm256_set1_ps(*w_scales.add(k)) }
-                    };
-                    for t in 0..T {
-                        let b = b0 + t;
-                        let x =
-                            unsafe { _mm256_loadu_si256(x_codes.add(b * cols + k * BLOCK).cast()) };
-                        let x = if NIBBLES {
-                            x
-                        } else {
-                            _mm256_sign_epi8(x, sign)
-                        };
-                        let sums = _mm256_cvtepi32_ps($dot(w_abs, x));
-                        let dx = unsafe { _mm256_set1_ps(*x_scales.add(b * blocks + k)) };
-                        let slot = &mut acc[t][k & 1];
-                        *slot = _mm256_fmadd_ps(sums, _mm256_mul_ps(w_scale, dx), *slot);
+                        for g in 0..4 {
+                            let w_low =
+                                unsafe { _mm256_loadu_si256(w.add(g * GROUP_BYTES).cast()) };
+                            let w_high =
+                                unsafe { _mm256_loadu_si256(w.add((g + 4) * GROUP_BYTES).cast()) };
+                            for t in 0..T {
+                                let x_low = unsafe { broadcast4(x(t).add(4 * g)) };
+                                let x_high = unsafe { broadcast4(x(t).add(16 + 4 * g)) };
+                                low[t] = $dot_shifted(low[t], w_low, x_low);
+                                high[t] = $dot_shifted(high[t], w_high, x_high);
+                            }
+                        }
                     }
-                    if let Some(offsets) = row.offsets {
-                        let o = unsafe { *offsets.as_ptr().add(k) };
-                        for (t, slot) in offset_acc.iter_mut().enumerate() {
-                            *slot += o * unsafe { *x_sums.add((b0 + t) * blocks + k) };
+                    let s = unsafe { w_scales.add(k * scales_per_block * PANEL) };
+                    let scale_low = unsafe { _mm256_loadu_ps(s) };
+                    for t in 0..T {
+                        let dx = unsafe { _mm256_set1_ps(*x_scales.add((b0 + t) * blocks + k)) };
+                        if TWO_SCALES {
+                            let scale_high = unsafe { _mm256_loadu_ps(s.add(PANEL)) };
+                            acc[t] = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(low[t]),
+                                _mm256_mul_ps(scale_low, dx),
+                                acc[t],
+                            );
+                            acc[t] = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(high[t]),
+                                _mm256_mul_ps(scale_high, dx),
+                                acc[t],
+                            );
+                        } else {
+                            acc[t] = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(_mm256_add_epi32(low[t], high[t])),
+                                _mm256_mul_ps(scale_low, dx),
+                                acc[t],
+                            );
+                        }
+                    }
+                    if let Some(offsets) = panel.offsets {
+                        let o = unsafe { _mm256_loadu_ps(offsets.as_ptr().add(k * PANEL)) };
+                        for t in 0..T {
+                            let sum = unsafe { _mm256_set1_ps(*x_sums.add((b0 + t) * blocks + k)) };
+                            acc[t] = _mm256_fmadd_ps(o, sum, acc[t]);
                         }
                     }
                 }
                 for t in 0..T {
-                    out[b0 + t] =
-                        horizontal_sum(_mm256_add_ps(acc[t][0], acc[t][1])) + offset_acc[t];
+                    // SAFETY: out holds rows * PANEL values (asserted by the caller).
+                    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add((b0 + t) * PANEL), acc[t]) };
                 }
             }
         };
     }
 
-    dots_for!(dots_avx2, tile_avx2, "avx2,fma", dot_avx2);
-    dots_for!(dots_avx_vnni, tile_avx_vnni, "avx2,fma,avxvnni", dot_vnni);
+    panel_for!(
+        panel_avx2,
+        tile_avx2,
+        "avx2,fma",
+        dot_unsigned_avx2,
+        dot_shifted_avx2,
+        false
+    );
+    panel_for!(
+        panel_avx_vnni,
+        tile_avx_vnni,
+        "avx2,fma,avxvnni",
+        dot_vnni,
+        dot_vnni,
+        true
+    );
 }
 
 #[cfg(test)]
@@ -750,16 +900,19 @@ mod tests {
         QTensor::quantize(&w, dtype).expect("quantize")
     }
 
+    const DTYPES: [GgmlDType; 5] = [
+        GgmlDType::Q8_0,
+        GgmlDType::Q5_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q4K,
+        GgmlDType::Q6K,
+    ];
+
     #[test]
     fn unpacking_reproduces_candle_dequantization() {
-        for dtype in [
-            GgmlDType::Q8_0,
-            GgmlDType::Q5_0,
-            GgmlDType::Q4_1,
-            GgmlDType::Q4K,
-            GgmlDType::Q6K,
-        ] {
-            let q = quantized(dtype, 8, 512);
+        for dtype in DTYPES {
+            // 13 rows: one full panel and one padded.
+            let q = quantized(dtype, 13, 512);
             let want: Vec<f32> = q
                 .dequantize(&Device::Cpu)
                 .expect("dequantize")
@@ -768,6 +921,7 @@ mod tests {
                 .to_vec1()
                 .expect("vec");
             let got = BlockMatrix::from_qtensor(&q).expect("unpack").dequantize();
+            assert_eq!(got.len(), want.len());
             let max = want.iter().fold(0f32, |m, v| m.max(v.abs()));
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 // Only f32 rounding of the re-centred form differs.
@@ -779,21 +933,13 @@ mod tests {
         }
     }
 
-    fn check_matmul(kernel: Kernel, dtype: GgmlDType, rows: usize, cols: usize, batch: usize) {
-        let q = quantized(dtype, rows, cols);
-        let m = BlockMatrix::from_qtensor(&q).expect("unpack");
+    fn check_matmul(kernel: Kernel, m: &BlockMatrix, label: &str, batch: usize) {
+        let (rows, cols) = (m.rows(), m.cols());
         let weights = m.dequantize();
         let x = sample(batch * cols, 3, 2.0);
         let acts = QuantizedActivations::new(&x, batch, cols);
-        let mut got = vec![0f32; batch * rows];
-        for r in 0..rows {
-            let mut column = vec![0f32; batch];
-            m.row_times_batch(kernel, r, &acts, &mut column);
-            for b in 0..batch {
-                got[b * rows + r] = column[b];
-            }
-        }
-        let blocks = cols / BLOCK;
+        let got = m.matmul_quantized(kernel, &acts);
+        assert_eq!(got.len(), batch * rows);
         let mut scale = 0f32;
         for b in 0..batch {
             for r in 0..rows {
@@ -811,17 +957,16 @@ mod tests {
                 // Exact up to f32 rounding given the quantized activations...
                 assert!(
                     (value - with_quantized_x).abs() <= 1e-5 * magnitude.max(1.0),
-                    "{kernel:?} {dtype:?} ({b}, {r}): {value} vs {with_quantized_x}"
+                    "{kernel:?} {label} ({b}, {r}): {value} vs {with_quantized_x}"
                 );
                 // ...which are within 8 bits per 32 values of the real ones.
                 assert!(
                     (value - exact).abs() <= 0.01 * magnitude,
-                    "{kernel:?} {dtype:?} ({b}, {r}): {value} vs exact {exact}"
+                    "{kernel:?} {label} ({b}, {r}): {value} vs exact {exact}"
                 );
             }
         }
-        assert_eq!(acts.scales.len(), batch * blocks);
-        // The threaded entry point agrees with the per-row kernel.
+        // The public entry point (detected kernel, threads) agrees.
         let threaded = m.matmul(&x, batch);
         for (a, b) in threaded.iter().zip(&got) {
             assert!((a - b).abs() <= 1e-4 * scale.max(1.0), "{a} vs {b}");
@@ -847,16 +992,41 @@ mod tests {
     #[test]
     fn kernels_match_dequantized_matmul() {
         for kernel in available_kernels() {
-            for dtype in [
-                GgmlDType::Q8_0,
-                GgmlDType::Q5_0,
-                GgmlDType::Q4_1,
-                GgmlDType::Q4K,
-                GgmlDType::Q6K,
-            ] {
+            for dtype in DTYPES {
+                // 13 rows: a padded panel; batches cover tiles of 4, 2 and 1 rows.
+                let m = BlockMatrix::from_qtensor(&quantized(dtype, 13, 256)).expect("unpack");
                 for batch in [1, 3, 4, 9, 37] {
-                    check_matmul(kernel, dtype, 13, 256, batch);
+                    check_matmul(kernel, &m, &format!("{dtype:?}"), batch);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_codes_are_exact() {
+        // Q8_0 codes -128 and 127 (a file may hold -128 although ggml's quantizer never writes it),
+        // where the shifted code and the AVX2 sign trick reach their limits.
+        let rows = 9;
+        let cols = 64;
+        let mut data = Vec::new();
+        for r in 0..rows {
+            for k in 0..cols / BLOCK {
+                let scale: u16 = 0x3C00; // 1.0 as f16
+                data.extend_from_slice(&scale.to_le_bytes());
+                for j in 0..BLOCK {
+                    let code: i8 = match (r + j + k) % 3 {
+                        0 => -128,
+                        1 => 127,
+                        _ => (j as i8) - 16,
+                    };
+                    data.push(code as u8);
+                }
+            }
+        }
+        let m = BlockMatrix::from_ggml_bytes(GgmlDType::Q8_0, &data, rows, cols).expect("unpack");
+        for kernel in available_kernels() {
+            for batch in [1, 4, 5] {
+                check_matmul(kernel, &m, "Q8_0 extremes", batch);
             }
         }
     }
@@ -867,17 +1037,14 @@ mod tests {
             let m = BlockMatrix::from_qtensor(&quantized(dtype, 5, 512)).expect("unpack");
             let x = sample(7 * 512, 5, 3.0);
             let acts = QuantizedActivations::new(&x, 7, 512);
+            let want = m.matmul_quantized(Kernel::Scalar, &acts);
             for kernel in available_kernels() {
-                for r in 0..5 {
-                    let (mut a, mut b) = (vec![0f32; 7], vec![0f32; 7]);
-                    m.row_times_batch(Kernel::Scalar, r, &acts, &mut a);
-                    m.row_times_batch(kernel, r, &acts, &mut b);
-                    for (x, y) in a.iter().zip(&b) {
-                        assert!(
-                            (x - y).abs() <= 1e-4 * x.abs().max(1.0),
-                            "{kernel:?} {dtype:?}: {x} vs {y}"
-                        );
-                    }
+                let got = m.matmul_quantized(kernel, &acts);
+                for (x, y) in want.iter().zip(&got) {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                        "{kernel:?} {dtype:?}: {x} vs {y}"
+                    );
                 }
             }
         }
