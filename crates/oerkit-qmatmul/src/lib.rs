@@ -422,29 +422,37 @@ impl BlockMatrix {
     }
 
     fn matmul_quantized(&self, kernel: Kernel, acts: &QuantizedActivations) -> Vec<f32> {
-        let batch = acts.rows;
+        let (batch, rows) = (acts.rows, self.rows);
         let panels = self.panels();
-        // Panel-major output (panel, batch row, lane): each task owns whole panels.
-        let mut by_panel = vec![0f32; panels * batch * PANEL];
         let per_task = panels_per_task(panels, batch, self.cols);
-        by_panel
-            .par_chunks_mut(per_task * batch * PANEL)
-            .enumerate()
-            .for_each(|(task, out)| {
-                for (i, panel_out) in out.chunks_mut(batch * PANEL).enumerate() {
-                    kernel.panel(&self.panel(task * per_task + i), acts, panel_out);
+        let mut y = vec![0f32; batch * rows];
+        let out = OutputRows(y.as_mut_ptr());
+        (0..panels.div_ceil(per_task))
+            .into_par_iter()
+            .for_each(|task| {
+                let out = &out;
+                // (batch row, lane) of one panel, copied into the rows of `y` below.
+                let mut scratch = vec![0f32; batch * PANEL];
+                for panel in task * per_task..((task + 1) * per_task).min(panels) {
+                    kernel.panel(&self.panel(panel), acts, &mut scratch);
+                    let first = panel * PANEL;
+                    let lanes = PANEL.min(rows - first);
+                    for (b, values) in scratch.chunks_exact(PANEL).enumerate() {
+                        // SAFETY: `y` holds batch * rows values and outlives the parallel loop;
+                        // b < batch and first + lanes <= rows, and each panel (a range of columns
+                        // of every output row) belongs to exactly one task, so no two threads
+                        // write the same value and nobody reads `y` until the loop ends.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                values.as_ptr(),
+                                out.0.add(b * rows + first),
+                                lanes,
+                            );
+                        }
+                    }
                 }
             });
-        if batch == 1 && panels * PANEL == self.rows {
-            return by_panel;
-        }
-        let mut y = vec![0f32; batch * self.rows];
-        for (b, y_row) in y.chunks_exact_mut(self.rows).enumerate() {
-            for (p, y_lanes) in y_row.chunks_mut(PANEL).enumerate() {
-                let start = (p * batch + b) * PANEL;
-                y_lanes.copy_from_slice(&by_panel[start..start + y_lanes.len()]);
-            }
-        }
         y
     }
 
@@ -496,6 +504,17 @@ struct Panel<'a> {
     scales: &'a [f32],
     offsets: Option<&'a [f32]>,
 }
+
+/// The output matrix, written by several threads at disjoint places (see `matmul_quantized`):
+/// threads own panels, which are column ranges of every output row, so no safe split of the
+/// slice expresses it; writing rows directly saves a panel-major copy of the whole output (the
+/// LM head's is megabytes per step).
+struct OutputRows(*mut f32);
+
+// SAFETY: the pointer is only written at disjoint places by the tasks of one parallel loop, which
+// ends before the owning Vec is used again.
+#[allow(unsafe_code)]
+unsafe impl Sync for OutputRows {}
 
 /// Enough panels per task to amortize scheduling, enough tasks to balance the threads.
 fn panels_per_task(panels: usize, batch: usize, cols: usize) -> usize {
