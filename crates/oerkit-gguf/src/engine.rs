@@ -3,14 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use candle_core::DType;
+use candle_core::{DType, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use serde::Serialize;
 
+use crate::beam::{self, BeamRows, BeamSettings};
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::meta;
-use crate::model::{Architecture, Model, ModelConfig, WeightFormat};
+use crate::model::{Architecture, BatchCache, Model, ModelConfig, WeightFormat};
 use crate::tokenizer::Tokenizer;
 
 /// How to load a model.
@@ -37,8 +38,13 @@ pub struct GenerationConfig {
     pub seed: u64,
     /// Generation stops when the text contains one of these; the text is cut before it.
     pub stop_strings: Vec<String>,
-    /// Prompts decoded together (larger batches give more tokens/s, up to the cores' limit).
+    /// Prompts decoded together (larger batches give more tokens/s, up to the cores' limit); with
+    /// beam search each prompt takes `num_beams` rows of the batch.
     pub batch_size: usize,
+    /// 1: greedy decoding or sampling. Above 1: beam search with this many beams (greedy only), as
+    /// Hugging Face `generate(num_beams=N, do_sample=False, length_penalty=1.0,
+    /// early_stopping=False)`; stop strings end a hypothesis like the end-of-generation token does.
+    pub num_beams: usize,
 }
 
 impl Default for GenerationConfig {
@@ -50,6 +56,7 @@ impl Default for GenerationConfig {
             seed: 299_792_458,
             stop_strings: Vec::new(),
             batch_size: 8,
+            num_beams: 1,
         }
     }
 }
@@ -77,6 +84,9 @@ pub struct Generation {
     pub token_ids: Vec<u32>,
     pub prompt_tokens: usize,
     pub stop_reason: StopReason,
+    /// Beam search only: the hypothesis' summed log-probability (the stopping token included) divided
+    /// by its generated length (stopping token counted), the score the search ranked it by.
+    pub beam_score: Option<f32>,
     /// Wall time of the batch this prompt was decoded in: prompt processing, then generation.
     pub batch_prompt_time: Duration,
     pub batch_generation_time: Duration,
@@ -241,6 +251,17 @@ impl GgufModel {
                 config.temperature
             )));
         }
+        if config.num_beams == 0 {
+            return Err(Error::Config(
+                "num_beams must be at least 1 (1 = no beam search)".to_string(),
+            ));
+        }
+        if config.num_beams > 1 && config.temperature > 0.0 {
+            return Err(Error::Config(format!(
+                "beam search ({} beams) decodes greedily, but temperature is {}: set temperature to 0 or num_beams to 1",
+                config.num_beams, config.temperature
+            )));
+        }
         let context = self.context_length();
         for (index, p) in prompts.iter().enumerate() {
             if p.is_empty() {
@@ -257,7 +278,12 @@ impl GgufModel {
         }
         let mut results = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(config.batch_size) {
-            let batch = self.pool.install(|| self.generate_batch(chunk, config))?;
+            let batch = if config.num_beams > 1 {
+                self.pool
+                    .install(|| self.generate_batch_beam(chunk, config))?
+            } else {
+                self.pool.install(|| self.generate_batch(chunk, config))?
+            };
             results.extend(batch);
         }
         Ok(results)
@@ -275,6 +301,108 @@ impl GgufModel {
                 .forward(&[tokens.to_vec()], &[0], &mut cache, true)?;
             Ok(logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec2::<f32>()?)
         })
+    }
+
+    /// Feeds a batch of prompts, left-padded to the longest; returns the cache and the next-token
+    /// logits `(prompts, vocab)`.
+    fn forward_prompts(&self, prompts: &[Vec<u32>]) -> Result<(BatchCache, Tensor)> {
+        let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+        let pad_id = self.tokenizer.eos_id().unwrap_or(0);
+        let rows: Vec<Vec<u32>> = prompts
+            .iter()
+            .zip(&padding)
+            .map(|(p, &pad)| {
+                let mut row = vec![pad_id; pad];
+                row.extend_from_slice(p);
+                row
+            })
+            .collect();
+        let mut cache = self.model.new_cache(prompts.len());
+        let logits = self.model.forward(&rows, &padding, &mut cache, false)?;
+        Ok((cache, logits))
+    }
+
+    /// The earliest stop string in `text`: its byte offset and the string.
+    fn find_stop<'a>(text: &str, stop_strings: &'a [String]) -> Option<(usize, &'a String)> {
+        stop_strings
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()).map(|at| (at, s)))
+            .min_by_key(|(at, _)| *at)
+    }
+
+    /// Beam search over a batch of prompts: `num_beams` cache rows per prompt (see [`crate::beam`]).
+    fn generate_batch_beam(
+        &self,
+        prompts: &[Vec<u32>],
+        config: &GenerationConfig,
+    ) -> Result<Vec<Generation>> {
+        if config.max_new_tokens == 0 {
+            return self.generate_batch(prompts, config);
+        }
+        let context = self.context_length();
+        let started = Instant::now();
+        let (cache, logits) = self.forward_prompts(prompts)?;
+        let first_logits = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let prompt_time = started.elapsed();
+        let generation_started = Instant::now();
+        let mut rows = CacheRows {
+            model: &self.model,
+            cache,
+        };
+        let settings = BeamSettings {
+            num_beams: config.num_beams,
+            length_penalty: 1.0,
+        };
+        // The stop rules of the greedy loop, in its order, for a candidate continuation.
+        let stop = |prompt: usize, generated: &[u32]| -> Option<StopReason> {
+            let &token = generated.last()?;
+            if self.tokenizer.is_end_of_generation(token) {
+                return Some(StopReason::EndOfGeneration { token });
+            }
+            if config.stop_strings.iter().any(|s| !s.is_empty()) {
+                let text = self.tokenizer.decode(generated, true);
+                if let Some((_, stop)) = Self::find_stop(&text, &config.stop_strings) {
+                    return Some(StopReason::StopString { stop: stop.clone() });
+                }
+            }
+            if generated.len() >= config.max_new_tokens {
+                return Some(StopReason::MaxTokens);
+            }
+            if prompts[prompt].len() + generated.len() >= context {
+                return Some(StopReason::ContextFull);
+            }
+            None
+        };
+        let best = beam::beam_search(&mut rows, first_logits, &settings, stop)?;
+        let generation_time = generation_started.elapsed();
+        Ok(best
+            .into_iter()
+            .zip(prompts)
+            .map(|(hypothesis, prompt)| {
+                let mut token_ids = hypothesis.tokens;
+                let stop_reason = hypothesis.finish.unwrap_or(StopReason::MaxTokens);
+                if let StopReason::EndOfGeneration { .. } = stop_reason {
+                    token_ids.pop();
+                }
+                let mut text = self.tokenizer.decode(&token_ids, true);
+                if let StopReason::StopString { .. } = stop_reason {
+                    if let Some((at, _)) = Self::find_stop(&text, &config.stop_strings) {
+                        text.truncate(at);
+                    }
+                }
+                Generation {
+                    text,
+                    token_ids,
+                    prompt_tokens: prompt.len(),
+                    stop_reason,
+                    beam_score: Some(hypothesis.score),
+                    batch_prompt_time: prompt_time,
+                    batch_generation_time: generation_time,
+                }
+            })
+            .collect())
     }
 
     fn generate_batch(
@@ -320,27 +448,14 @@ impl GgufModel {
                     token_ids: Vec::new(),
                     prompt_tokens: p.len(),
                     stop_reason: StopReason::MaxTokens,
+                    beam_score: None,
                     batch_prompt_time: Duration::ZERO,
                     batch_generation_time: Duration::ZERO,
                 })
                 .collect());
         }
-        let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
-        let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
-        let pad_id = self.tokenizer.eos_id().unwrap_or(0);
-        let rows: Vec<Vec<u32>> = prompts
-            .iter()
-            .zip(&padding)
-            .map(|(p, &pad)| {
-                let mut row = vec![pad_id; pad];
-                row.extend_from_slice(p);
-                row
-            })
-            .collect();
-
         let started = Instant::now();
-        let mut cache = self.model.new_cache(prompts.len());
-        let mut logits = self.model.forward(&rows, &padding, &mut cache, false)?;
+        let (mut cache, mut logits) = self.forward_prompts(prompts)?;
         let prompt_time = started.elapsed();
         let generation_started = Instant::now();
         // Rows of `logits`/`cache` correspond to `active` (indices into `sequences`).
@@ -358,13 +473,7 @@ impl GgufModel {
                 }
                 seq.generated.push(token);
                 seq.text = self.tokenizer.decode(&seq.generated, true);
-                if let Some((at, stop)) = config
-                    .stop_strings
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .filter_map(|s| seq.text.find(s.as_str()).map(|at| (at, s)))
-                    .min_by_key(|(at, _)| *at)
-                {
+                if let Some((at, stop)) = Self::find_stop(&seq.text, &config.stop_strings) {
                     seq.text.truncate(at);
                     seq.stop = Some(StopReason::StopString { stop: stop.clone() });
                     continue;
@@ -398,9 +507,31 @@ impl GgufModel {
                 prompt_tokens: prompts[seq.index].len(),
                 token_ids: seq.generated,
                 stop_reason: seq.stop.unwrap_or(StopReason::MaxTokens),
+                beam_score: None,
                 batch_prompt_time: prompt_time,
                 batch_generation_time: generation_time,
             })
             .collect())
+    }
+}
+
+/// The model and a batch's KV cache as the rows beam search works on.
+struct CacheRows<'a> {
+    model: &'a Model,
+    cache: BatchCache,
+}
+
+impl BeamRows for CacheRows<'_> {
+    fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
+        self.cache.select(rows)
+    }
+
+    fn advance(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let tokens: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
+        let no_padding = vec![0; tokens.len()];
+        let logits = self
+            .model
+            .forward(&tokens, &no_padding, &mut self.cache, false)?;
+        Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
     }
 }

@@ -3,10 +3,11 @@
 //! It owns everything between a `.gguf` file and generated text: the tokenizer and chat template
 //! rebuilt from the file's metadata (matching llama.cpp), the transformer forward pass for the
 //! supported architectures (llama, qwen2, gemma3) with a batched KV cache, and the decoding loop
-//! (greedy or seeded sampling, stop tokens and strings, token limits).
+//! (greedy, seeded sampling or Hugging Face-style beam search, stop tokens and strings, token limits).
 //! It depends on candle, `oerkit-qmatmul` (the batched quantized kernel) and small helpers only; model catalogs and fetching live in `oerkit-models`,
 //! which hands this crate a path.
 
+pub mod beam;
 pub mod chat;
 mod engine;
 pub mod error;

@@ -238,9 +238,22 @@ impl BatchCache {
 
     /// Keeps only the listed sequences (in that order), e.g. to drop finished ones.
     pub fn retain(&mut self, keep: &[usize]) -> Result<()> {
-        if keep.len() == self.starts.len() {
+        self.select(keep)
+    }
+
+    /// Makes sequence `i` a copy of the current sequence `rows[i]`: rows may be dropped, reordered or
+    /// repeated (beam search's reordering of the cache, as transformers' `_reorder_cache`).
+    pub fn select(&mut self, rows: &[usize]) -> Result<()> {
+        if rows.iter().copied().eq(0..self.starts.len()) {
             return Ok(());
         }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.starts.len()) {
+            return Err(Error::Config(format!(
+                "cache row {bad} does not exist (the cache holds {} sequences)",
+                self.starts.len()
+            )));
+        }
+        let keep = rows;
         let index = Tensor::new(
             keep.iter()
                 .map(|&i| i as u32)
