@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
@@ -75,8 +76,9 @@ pub enum Precision {
     #[default]
     F32,
     /// Q8_0 blocks (one f16 scale per 32 int8 weights) for every linear layer of the encoder and
-    /// decoder, multiplied by `oerkit-qmatmul`'s batched integer kernel (activations quantized to
-    /// int8 per 32 values, as llama.cpp does); embeddings and the output projection stay float32.
+    /// decoder and the output projection, multiplied by `oerkit-qmatmul`'s batched integer kernel
+    /// (activations quantized to int8 per 32 values, as llama.cpp does); the embeddings used for
+    /// lookups stay float32.
     Q8,
 }
 
@@ -730,13 +732,76 @@ impl BatchState {
     }
 }
 
+/// The output projection `[vocab, d_model]` with `final_logits_bias`.
+///
+/// q8 mode quantizes it too: it is the largest matrix of a decoder step (30M of the ~52M
+/// multiply-adds per row and step at OPUS-MT size). On the OPUS-MT-size bench model (2 threads,
+/// 16 forced tokens, 3 interleaved rounds at load 8-9 on 2 cores) q8 against float32 for this one
+/// matrix gave 132-152 vs 88-106 tokens per CPU-second at beam 1 batch 1, 106-111 vs 49-59 at
+/// beam 4 batch 1, 102-119 vs 88-96 at beam 4 batch 32, and no difference beyond the noise at
+/// beam 1 batch 32.
+enum OutputProjection {
+    Dense { weight: Tensor, bias: Tensor },
+    Quantized(Arc<QuantizedLinear>),
+}
+
+/// A token embedding table `[vocab, d_model]`.
+enum Embedding {
+    Dense(Tensor),
+    /// q8 mode, tied to the output projection: rows are dequantized from its Q8_0 blocks.
+    Quantized(Arc<QuantizedLinear>),
+}
+
+impl Embedding {
+    /// The rows of u32 `ids` `[n]` → `[n, d_model]`.
+    fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Dense(table) => Ok(table.index_select(ids, 0)?),
+            Self::Quantized(q) => {
+                let (vocab, width) = (q.weight.rows(), q.weight.cols());
+                let device = ids.device().clone();
+                let ids = ids.to_vec1::<u32>()?;
+                let mut rows = vec![0f32; ids.len() * width];
+                for (&id, row) in ids.iter().zip(rows.chunks_exact_mut(width)) {
+                    if id as usize >= vocab {
+                        return Err(Seq2SeqError::Other(format!(
+                            "token id {id} is outside the model's vocabulary of {vocab}"
+                        )));
+                    }
+                    q.weight.dequantize_row_into(id as usize, row);
+                }
+                Ok(Tensor::from_vec(rows, (ids.len(), width), &device)?)
+            }
+        }
+    }
+}
+
+impl OutputProjection {
+    /// Logits `[rows, vocab]` of decoder states `[rows, d_model]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Dense { weight, bias } => {
+                // With few rows (batch 1, beams) candle's gemm spends most of the time packing the
+                // transposed [vocab, d_model] weight; multiplying the weight by xᵀ instead gave the
+                // same values 1.7x faster at 4 rows (OPUS-MT size), and is slower from ~32 rows on.
+                let logits = if x.dim(0)? <= SMALL_ROWS {
+                    weight.matmul(&x.t()?)?.t()?
+                } else {
+                    x.matmul(&weight.t()?)?
+                };
+                Ok(logits.broadcast_add(bias)?.contiguous()?)
+            }
+            Self::Quantized(q) => q.forward(x),
+        }
+    }
+}
+
 /// The Marian encoder-decoder network.
 pub struct MarianModel {
     cfg: Seq2SeqConfig,
-    encoder_embed: Tensor,
-    decoder_embed: Tensor,
-    lm_head: Tensor,
-    final_logits_bias: Tensor,
+    encoder_embed: Embedding,
+    decoder_embed: Embedding,
+    lm_head: OutputProjection,
     positions: Tensor,
     embed_scale: f64,
     encoder: Vec<EncoderLayer>,
@@ -825,6 +890,39 @@ impl MarianModel {
             Some(b) => b.reshape((1, target_vocab))?,
             None => Tensor::zeros((1, target_vocab), DType::F32, device)?,
         };
+        let (lm_head, encoder_embed, decoder_embed) = match p {
+            Precision::Q8 if d % GgmlDType::Q8_0.block_size() == 0 => {
+                let head = Arc::new(QuantizedLinear::quantize(
+                    &lm_head,
+                    &final_logits_bias,
+                    &w.path,
+                )?);
+                // Tables tied to the head are read back from its blocks, so that no float32 copy
+                // of the [vocab, d_model] matrix stays in memory (119 MB at OPUS-MT size).
+                let tied = |table: Tensor, is_tied: bool| {
+                    if is_tied {
+                        Embedding::Quantized(Arc::clone(&head))
+                    } else {
+                        Embedding::Dense(table)
+                    }
+                };
+                let decoder_tied = cfg.tie_word_embeddings;
+                let encoder_tied = decoder_tied && cfg.share_encoder_decoder_embeddings;
+                (
+                    OutputProjection::Quantized(Arc::clone(&head)),
+                    tied(encoder_embed, encoder_tied),
+                    tied(decoder_embed, decoder_tied),
+                )
+            }
+            _ => (
+                OutputProjection::Dense {
+                    weight: lm_head,
+                    bias: final_logits_bias,
+                },
+                Embedding::Dense(encoder_embed),
+                Embedding::Dense(decoder_embed),
+            ),
+        };
         let table = sinusoidal_positions(cfg.max_position_embeddings, d);
         let positions = Tensor::from_vec(
             table.into_iter().flatten().collect::<Vec<f32>>(),
@@ -882,7 +980,6 @@ impl MarianModel {
             encoder_embed,
             decoder_embed,
             lm_head,
-            final_logits_bias,
             positions,
             embed_scale: if cfg.scale_embedding {
                 (d as f64).sqrt()
@@ -907,7 +1004,7 @@ impl MarianModel {
         }
         let emb = self
             .encoder_embed
-            .index_select(&input_ids.flatten_all()?, 0)?
+            .lookup(&input_ids.flatten_all()?)?
             .reshape((b, s, ()))?;
         let mut x = (emb * self.embed_scale)?.broadcast_add(&self.positions.narrow(0, 0, s)?)?;
         let mask = mask_bias(attention_mask)?;
@@ -1028,10 +1125,7 @@ impl Seq2SeqModel for MarianModel {
         }
         let layout = state.layout(&self.device)?;
         let ids = Tensor::from_slice(tokens, rows, &self.device)?;
-        let emb = self
-            .decoder_embed
-            .index_select(&ids, 0)?
-            .reshape((rows, 1, ()))?;
+        let emb = self.decoder_embed.lookup(&ids)?.reshape((rows, 1, ()))?;
         let pos = self.positions.narrow(0, state.step, 1)?;
         let mut x = (emb * self.embed_scale)?.broadcast_add(&pos)?;
         for (i, layer) in self.decoder.iter().enumerate() {
@@ -1055,16 +1149,7 @@ impl Seq2SeqModel for MarianModel {
         }
         state.step += 1;
         let x = x.reshape((rows, ()))?;
-        // With few rows (batch 1, beams) candle's gemm spends most of the output projection packing
-        // the transposed [vocab, d_model] weight; multiplying the weight by xᵀ instead gave the same
-        // values 1.7x faster at 4 rows (OPUS-MT size), and is slower from ~32 rows on.
-        let logits = if rows <= SMALL_ROWS {
-            self.lm_head.matmul(&x.t()?)?.t()?
-        } else {
-            x.matmul(&self.lm_head.t()?)?
-        };
-        let logits = logits.broadcast_add(&self.final_logits_bias)?;
-        Ok(logits.contiguous()?)
+        self.lm_head.forward(&x)
     }
 
     fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
@@ -1219,6 +1304,81 @@ mod tests {
         );
         assert_eq!(split_language_code("Hello"), (None, "Hello"));
         assert_eq!(split_language_code(">> x<<"), (None, ">> x<<"));
+    }
+
+    #[test]
+    fn q8_linear_matches_the_float32_layer_within_quantization_error() {
+        // Deterministic, uneven values (a sine of a quadratic index), so that every output depends
+        // on every weight, row order and the bias; a transposed or misplaced result fails.
+        let values = |n: usize, seed: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * i) as f32 * 0.37 + seed).sin())
+                .collect()
+        };
+        let (rows, cols) = (48, 96);
+        let weight =
+            Tensor::from_vec(values(rows * cols, 0.1), (rows, cols), &Device::Cpu).unwrap();
+        let bias = Tensor::from_vec(values(rows, 2.0), rows, &Device::Cpu).unwrap();
+        let x = Tensor::from_vec(values(2 * 3 * cols, 5.0), (2, 3, cols), &Device::Cpu).unwrap();
+        let dense = candle_nn::Linear::new(weight.clone(), Some(bias.clone()))
+            .forward(&x)
+            .unwrap();
+        let q8 = QuantizedLinear::quantize(&weight, &bias, Path::new("test.safetensors"))
+            .unwrap()
+            .forward(&x)
+            .unwrap();
+        assert_eq!(q8.dims(), [2, 3, rows]);
+        let dense: Vec<f32> = dense.flatten_all().unwrap().to_vec1().unwrap();
+        let q8: Vec<f32> = q8.flatten_all().unwrap().to_vec1().unwrap();
+        let norm = dense.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let error = dense
+            .iter()
+            .zip(&q8)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f32>()
+            .sqrt();
+        // Weights and activations each rounded to 8 bits per 32 values: ~1% relative error.
+        assert!(error / norm < 0.02, "relative error {}", error / norm);
+        assert!(error > 0.0, "quantization must change something");
+        // A width that does not fit the matrix is an error, not a panic.
+        let narrow = Tensor::zeros((1, cols - 32), DType::F32, &Device::Cpu).unwrap();
+        assert!(QuantizedLinear::quantize(&weight, &bias, Path::new("w"))
+            .unwrap()
+            .forward(&narrow)
+            .is_err());
+    }
+
+    #[test]
+    fn q8_tied_embedding_rows_are_the_quantized_head_rows() {
+        let (vocab, width) = (10, 64);
+        let values: Vec<f32> = (0..vocab * width)
+            .map(|i| (i as f32 * 0.71).cos() * (1.0 + (i / width) as f32))
+            .collect();
+        let table = Tensor::from_vec(values.clone(), (vocab, width), &Device::Cpu).unwrap();
+        let bias = Tensor::zeros(vocab, DType::F32, &Device::Cpu).unwrap();
+        let head = Arc::new(QuantizedLinear::quantize(&table, &bias, Path::new("w")).unwrap());
+        let embedding = Embedding::Quantized(Arc::clone(&head));
+        let ids = Tensor::from_slice(&[7u32, 0, 7, 9], 4, &Device::Cpu).unwrap();
+        let rows: Vec<Vec<f32>> = embedding.lookup(&ids).unwrap().to_vec2().unwrap();
+        let dequantized = head.weight.dequantize();
+        for (row, id) in rows.iter().zip([7usize, 0, 7, 9]) {
+            assert_eq!(row[..], dequantized[id * width..(id + 1) * width]);
+            // Within Q8_0 rounding of the float32 row: half a step of max/127, plus the f16 scale's
+            // own rounding (2^-11 relative, times up to 127 steps).
+            let max = 1.0 + id as f32;
+            for (q, f) in row.iter().zip(&values[id * width..(id + 1) * width]) {
+                assert!(
+                    (q - f).abs() <= 0.5 * max / 127.0 + max / 1024.0,
+                    "{q} vs {f}"
+                );
+            }
+        }
+        let outside = Tensor::from_slice(&[10u32], 1, &Device::Cpu).unwrap();
+        let err = embedding.lookup(&outside).unwrap_err().to_string();
+        assert!(
+            err.contains("outside the model's vocabulary of 10"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -324,9 +324,10 @@ fn batched_generation_equals_unbatched() {
 }
 
 #[test]
-fn q8_mode_runs_and_mostly_agrees() {
-    // Quantisation changes logits; the fixture's random weights (std 2.0) make it a hard case, so this
-    // only checks that q8 decodes every input to a well-formed sequence; agreement is measured in the bench.
+fn q8_mode_decodes_every_input_to_a_well_formed_sequence() {
+    // Quantisation changes logits; the fixture's random weights (std 2.0) make it a hard case (9/60
+    // greedy sequences identical to f32), so this only checks well-formed output. The layer's numerics
+    // are checked in marian.rs's unit tests; agreement is measured by examples/q8_agreement.rs.
     let mut ckpt =
         MarianCheckpoint::load(&fixture().join("model"), Precision::Q8, &Device::Cpu).unwrap();
     let rows = jsonl("greedy.jsonl");
