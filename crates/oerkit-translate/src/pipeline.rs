@@ -155,6 +155,11 @@ pub fn translate_document(
         options.batch
     }
     .max(1);
+    // Units of similar length batched together: a batch costs as much as its longest member (an
+    // LLM pads prompts to the longest and decodes until the longest reply ends), so document
+    // order would make most batches wait on their one long unit. Results go back in place; the
+    // journal is keyed by unit, so resuming does not depend on this order.
+    pending.sort_by_key(|&i| doc.units[i].text.len());
     for chunk in pending.chunks(batch) {
         // Units too long for the engine at once are translated in pieces after the rest.
         let mut whole = Vec::with_capacity(chunk.len());
@@ -718,6 +723,67 @@ mod tests {
         assert_eq!(t.translations.texts[0].as_deref(), Some("ONE"));
         assert_eq!(d.units.len(), 3, "a block without letters is not a unit");
         assert_eq!(t.translations.texts[2].as_deref(), Some("THREE"));
+    }
+
+    /// Records the source lengths of every batch it receives.
+    struct BatchRecorder {
+        batches: Vec<Vec<usize>>,
+    }
+
+    impl TranslationEngine for BatchRecorder {
+        fn info(&self) -> EngineInfo {
+            EngineInfo {
+                engine: "test-recorder".into(),
+                model: "none".into(),
+                model_sha256: None,
+                decoding: serde_json::json!({}),
+                prompt: None,
+            }
+        }
+        fn translate(
+            &mut self,
+            batch: &[TranslateRequest],
+        ) -> Result<Vec<TranslateOutput>, EngineError> {
+            self.batches
+                .push(batch.iter().map(|r| r.text.len()).collect());
+            Ok(batch
+                .iter()
+                .map(|r| TranslateOutput {
+                    text: r.text.to_uppercase(),
+                    tokens: Some(1),
+                    seconds: 0.0,
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn units_of_similar_length_share_a_batch_and_results_keep_document_order() {
+        let d = doc("A much longer first paragraph here.\n\nShort.\n\nAnother rather long paragraph.\n\nTiny.\n");
+        let mut e = BatchRecorder {
+            batches: Vec::new(),
+        };
+        let t = translate_document(
+            &d,
+            Path::new("t.txt"),
+            &mut e,
+            &opts(),
+            &|_| None,
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(e.batches, vec![vec![5, 6], vec![30, 35]]);
+        let texts: Vec<&str> = t.units.iter().map(|u| u.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "A MUCH LONGER FIRST PARAGRAPH HERE.",
+                "SHORT.",
+                "ANOTHER RATHER LONG PARAGRAPH.",
+                "TINY."
+            ]
+        );
     }
 
     #[test]
