@@ -150,29 +150,58 @@ struct Layer {
 }
 
 /// Token embeddings kept quantized; rows are dequantized on lookup.
-struct Embeddings {
-    table: Arc<QTensor>,
-    row_bytes: usize,
-    width: usize,
+enum Embeddings {
+    /// The file's table, in its ggml blocks.
+    Table {
+        table: Arc<QTensor>,
+        row_bytes: usize,
+        width: usize,
+    },
+    /// Tied embeddings read from the LM head's unpacked matrix, so the vocabulary table (the
+    /// largest tensor of a small model) is held once, not twice.
+    Tied,
 }
 
 impl Embeddings {
-    fn lookup(&self, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
-        let data = self.table.data()?;
-        let vocab = self.table.shape().dims()[0];
-        let mut rows = Vec::with_capacity(ids.len() * self.row_bytes);
+    fn lookup(&self, ids: &[u32], output: &Linear, device: &Device) -> candle_core::Result<Tensor> {
+        let (table, row_bytes, width) = match (self, output) {
+            (
+                Embeddings::Table {
+                    table,
+                    row_bytes,
+                    width,
+                },
+                _,
+            ) => (table, *row_bytes, *width),
+            (Embeddings::Tied, Linear::Blocks(m)) => {
+                let (vocab, width) = (m.rows(), m.cols());
+                let mut rows = vec![0f32; ids.len() * width];
+                for (&id, row) in ids.iter().zip(rows.chunks_exact_mut(width)) {
+                    if id as usize >= vocab {
+                        candle_core::bail!("token id {id} is outside the vocabulary of {vocab}");
+                    }
+                    m.dequantize_row_into(id as usize, row);
+                }
+                return Tensor::from_vec(rows, (ids.len(), width), device);
+            }
+            (Embeddings::Tied, Linear::Candle(_)) => {
+                candle_core::bail!("tied embeddings need the unpacked LM head")
+            }
+        };
+        let data = table.data()?;
+        let vocab = table.shape().dims()[0];
+        let mut rows = Vec::with_capacity(ids.len() * row_bytes);
         for &id in ids {
             let id = id as usize;
             if id >= vocab {
                 candle_core::bail!("token id {id} is outside the vocabulary of {vocab}");
             }
-            rows.extend_from_slice(&data[id * self.row_bytes..(id + 1) * self.row_bytes]);
+            rows.extend_from_slice(&data[id * row_bytes..(id + 1) * row_bytes]);
         }
-        let dtype = self.table.dtype();
         let rows = candle_core::quantized::ggml_file::qtensor_from_ggml(
-            dtype,
+            table.dtype(),
             &rows,
-            vec![ids.len(), self.width],
+            vec![ids.len(), width],
             device,
         )?;
         rows.dequantize(device)
@@ -461,16 +490,21 @@ impl Model {
             });
         }
         // Tied embeddings: the LM head reuses `token_embd` when there is no `output.weight`.
-        let output = match optional_tensor(content, file, "output.weight", &device)? {
-            Some(q) => Linear::with_format(Arc::new(q), format)?,
-            None => Linear::with_format(embed.clone(), format)?,
+        let (output, embeddings) = match optional_tensor(content, file, "output.weight", &device)? {
+            Some(q) => (Linear::with_format(Arc::new(q), format)?, None),
+            None => {
+                let output = Linear::with_format(embed.clone(), format)?;
+                let tied = matches!(output, Linear::Blocks(_)).then_some(Embeddings::Tied);
+                (output, tied)
+            }
         };
+        let embeddings = embeddings.unwrap_or(Embeddings::Table {
+            table: embed,
+            row_bytes,
+            width: config.embedding_length,
+        });
         Ok(Model {
-            embeddings: Embeddings {
-                table: embed,
-                row_bytes,
-                width: config.embedding_length,
-            },
+            embeddings,
             config,
             layers,
             output_norm,
@@ -528,11 +562,10 @@ impl Model {
         let past = cache.len;
         let total = past + seq_len;
         let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
-        let mut x = self.embeddings.lookup(&flat, &self.device)?.reshape((
-            batch,
-            seq_len,
-            cfg.embedding_length,
-        ))?;
+        let mut x = self
+            .embeddings
+            .lookup(&flat, &self.output, &self.device)?
+            .reshape((batch, seq_len, cfg.embedding_length))?;
         if cfg.architecture == Architecture::Gemma3 {
             x = (x * (cfg.embedding_length as f64).sqrt())?;
         }
