@@ -15,7 +15,7 @@ use candle_core::{Device, Module, Tensor};
 
 use crate::error::{Error, Result};
 use crate::meta::{self, Metadata};
-use oerkit_qmatmul::BlockMatrix;
+use oerkit_qmatmul::{Activations, BlockMatrix};
 
 /// The architectures this engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,6 +395,41 @@ impl Linear {
         }
     }
 
+    /// `x W^T` for several weight matrices that read the same `x`: quantized once when they
+    /// all use the batched kernel.
+    pub fn forward_each(linears: &[&Linear], x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
+        let blocks: Option<Vec<&BlockMatrix>> = linears
+            .iter()
+            .map(|l| match l {
+                Linear::Blocks(m) => Some(m),
+                Linear::Candle(_) => None,
+            })
+            .collect();
+        let Some(blocks) = blocks.filter(|b| b.len() > 1) else {
+            return linears.iter().map(|l| l.forward(x)).collect();
+        };
+        let mut dims = x.dims().to_vec();
+        let width = dims.pop().unwrap_or(0);
+        if let Some(m) = blocks.iter().find(|m| m.cols() != width) {
+            candle_core::bail!(
+                "activations of width {width} do not fit a ({}, {}) weight matrix",
+                m.rows(),
+                m.cols()
+            );
+        }
+        let batch = dims.iter().product::<usize>();
+        let values = x.flatten_all()?.to_dtype(candle_core::DType::F32)?;
+        let acts = Activations::quantize(&values.to_vec1::<f32>()?, batch, width);
+        blocks
+            .iter()
+            .map(|m| {
+                let mut out_dims = dims.clone();
+                out_dims.push(m.rows());
+                Tensor::from_vec(m.matmul_activations(&acts), out_dims, x.device())
+            })
+            .collect()
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Linear::Candle(m) => m.forward(x),
@@ -604,12 +639,14 @@ impl Model {
             x = (h + residual)?;
             let residual = x.clone();
             let h = layer.ffn_norm.forward(&x)?;
-            let gate = layer.gate.forward(&h)?;
+            let [gate, up]: [Tensor; 2] = Linear::forward_each(&[&layer.gate, &layer.up], &h)?
+                .try_into()
+                .map_err(|_| Error::Config("gate and up projections".into()))?;
             let gate = match cfg.architecture {
                 Architecture::Gemma3 => gate.gelu()?,
                 _ => candle_nn::ops::silu(&gate)?,
             };
-            let h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            let h = layer.down.forward(&(gate * up)?)?;
             let h = match &layer.post_ffn_norm {
                 Some(n) => n.forward(&h)?,
                 None => h,
@@ -692,8 +729,11 @@ impl Model {
     ) -> Result<Tensor> {
         let cfg = &self.config;
         let (batch, seq_len, _) = x.dims3()?;
-        let project = |w: &Linear, bias: &Option<Tensor>, heads: usize| -> Result<Tensor> {
-            let mut y = w.forward(x)?;
+        let [q, k, v]: [Tensor; 3] = Linear::forward_each(&[&layer.wq, &layer.wk, &layer.wv], x)?
+            .try_into()
+            .map_err(|_| Error::Config("q, k and v projections".into()))?;
+        let project = |y: Tensor, bias: &Option<Tensor>, heads: usize| -> Result<Tensor> {
+            let mut y = y;
             if let Some(bias) = bias {
                 y = y.broadcast_add(bias)?;
             }
@@ -701,9 +741,9 @@ impl Model {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let mut q = project(&layer.wq, &layer.bq, cfg.head_count)?;
-        let mut k = project(&layer.wk, &layer.bk, cfg.head_count_kv)?;
-        let v = project(&layer.wv, &layer.bv, cfg.head_count_kv)?;
+        let mut q = project(q, &layer.bq, cfg.head_count)?;
+        let mut k = project(k, &layer.bk, cfg.head_count_kv)?;
+        let v = project(v, &layer.bv, cfg.head_count_kv)?;
         if let Some(n) = &layer.q_norm {
             q = n.forward(&q)?;
         }

@@ -421,6 +421,12 @@ impl BlockMatrix {
         self.matmul_quantized(Kernel::detect(), &acts)
     }
 
+    /// `x W^T` for activations quantized once for several matrices with the same input.
+    pub fn matmul_activations(&self, acts: &Activations) -> Vec<f32> {
+        assert_eq!(acts.0.cols, self.cols, "activation width");
+        self.matmul_quantized(Kernel::detect(), &acts.0)
+    }
+
     fn matmul_quantized(&self, kernel: Kernel, acts: &QuantizedActivations) -> Vec<f32> {
         let (batch, rows) = (acts.rows, self.rows);
         let panels = self.panels();
@@ -522,6 +528,27 @@ fn panels_per_task(panels: usize, batch: usize, cols: usize) -> usize {
     // At least ~64k multiply-adds per task.
     let min_panels = (65_536 / (batch * cols * PANEL).max(1)).max(1);
     panels.div_ceil(tasks).max(min_panels).min(panels.max(1))
+}
+
+/// Activations quantized for [`BlockMatrix::matmul_activations`]: one quantization serves every
+/// matrix that reads the same input (an attention layer's q, k and v; a gated FFN's gate and up).
+pub struct Activations(QuantizedActivations);
+
+impl Activations {
+    /// Quantizes `x`, `rows` rows of `cols` values (`cols` a multiple of 32).
+    pub fn quantize(x: &[f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(x.len(), rows * cols, "activation shape");
+        assert!(cols.is_multiple_of(BLOCK), "activation width");
+        Activations(QuantizedActivations::new(x, rows, cols))
+    }
+
+    pub fn rows(&self) -> usize {
+        self.0.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.0.cols
+    }
 }
 
 impl QuantizedActivations {
