@@ -27,6 +27,8 @@ LLAMA_PY=${LLAMA_PY:-/tmp/venv-llama/bin/python}
 # OpenMP threads that spin while waiting collapse when the machine is oversubscribed (0.6 instead
 # of 11 tokens/s measured here under load 20); passive waiting is fair on a shared machine.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# As the oerkit CLI does (crates/oerkit/src/main.rs): candle's elementwise ops on the calling thread.
+export CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1}
 MODELS_DIR=${OERKIT_MODELS:-$HOME/.cache/oerkit/models}
 if [ "$#" -gt 0 ]; then
     models=("$@")
