@@ -297,10 +297,37 @@ impl Weights {
 
     /// The tensor `name` as float32, `None` when the file has no such tensor.
     fn find(&self, name: &str) -> Result<Option<Tensor>> {
+        self.find_rows(name, None)
+    }
+
+    /// The shape of tensor `name`, without reading its data.
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        match &self.source {
+            WeightSource::Loaded(tensors) => tensors.get(name).map(|t| t.dims().to_vec()),
+            WeightSource::Indexed { index, .. } => index.get(name).map(|e| e.shape.clone()),
+        }
+    }
+
+    /// Rows `start..start + count` of tensor `name` as float32 (all of it for `None`), reading
+    /// only those rows' bytes of a safetensors file.
+    fn find_rows(&self, name: &str, rows: Option<(usize, usize)>) -> Result<Option<Tensor>> {
+        let out_of_range = |total: usize, (start, count): (usize, usize)| {
+            Seq2SeqError::Other(format!(
+                "rows {start}..{} of tensor `{name}`, which has {total}",
+                start + count
+            ))
+        };
         let tensor = match &self.source {
-            WeightSource::Loaded(tensors) => match tensors.get(name) {
-                Some(t) => t.clone(),
-                None => return Ok(None),
+            WeightSource::Loaded(tensors) => match (tensors.get(name), rows) {
+                (None, _) => return Ok(None),
+                (Some(t), None) => t.clone(),
+                (Some(t), Some((start, count))) => {
+                    let total = t.dims().first().copied().unwrap_or(0);
+                    if start + count > total {
+                        return Err(out_of_range(total, (start, count)));
+                    }
+                    t.narrow(0, start, count)?
+                }
             },
             WeightSource::Indexed {
                 file,
@@ -312,7 +339,18 @@ impl Weights {
                 let Some(entry) = index.get(name) else {
                     return Ok(None);
                 };
-                let (begin, end) = entry.data_offsets;
+                let (mut begin, mut end) = entry.data_offsets;
+                let mut shape = entry.shape.clone();
+                if let Some((start, count)) = rows {
+                    let total = shape.first().copied().unwrap_or(0);
+                    let row_bits = shape[1..].iter().product::<usize>() * entry.dtype.bitsize();
+                    if start + count > total || row_bits % 8 != 0 {
+                        return Err(out_of_range(total, (start, count)));
+                    }
+                    begin += (start * row_bits / 8) as u64;
+                    end = begin + (count * row_bits / 8) as u64;
+                    shape[0] = count;
+                }
                 let mut bytes = vec![0u8; (end - begin) as usize];
                 let mut reader = file;
                 reader
@@ -322,16 +360,15 @@ impl Weights {
                         path: self.path.clone(),
                         source,
                     })?;
-                let view =
-                    safetensors::tensor::TensorView::new(entry.dtype, entry.shape.clone(), &bytes)
-                        .map_err(|e| {
-                            Seq2SeqError::invalid(
-                                &self.path,
-                                format!(
+                let view = safetensors::tensor::TensorView::new(entry.dtype, shape, &bytes)
+                    .map_err(|e| {
+                        Seq2SeqError::invalid(
+                            &self.path,
+                            format!(
                                 "cannot read the weights: tensor `{name}`: {e}; download them again"
                             ),
-                            )
-                        })?;
+                        )
+                    })?;
                 view.load(&Device::Cpu).map_err(|e| {
                     Seq2SeqError::invalid(
                         &self.path,
@@ -352,13 +389,12 @@ impl Weights {
         })
     }
 
-    fn get_any(&self, names: &[&str]) -> Result<Tensor> {
-        for name in names {
-            if let Some(t) = self.find(name)? {
-                return Ok(t);
-            }
-        }
-        self.get(names[0])
+    /// The first of `names` the file has (the first one when it has none, for the error).
+    fn first_present<'a>(&self, names: &[&'a str]) -> &'a str {
+        names
+            .iter()
+            .find(|n| self.shape(n).is_some())
+            .unwrap_or(&names[0])
     }
 
     fn get_shaped(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
@@ -403,6 +439,30 @@ impl QuantizedLinear {
                 format!("cannot quantize a weight matrix: {e}"),
             )
         })?;
+        Ok(Self {
+            weight,
+            bias: bias.flatten_all()?.to_vec1::<f32>()?,
+        })
+    }
+
+    /// Q8_0 blocks of the `[rows, cols]` tensor `name` read a slice of rows at a time, so that its
+    /// float32 values are never all in memory (the output projection's are 119 MB at OPUS-MT size).
+    fn quantize_rows(w: &Weights, name: &str, rows: usize, bias: &Tensor) -> Result<Self> {
+        const ROWS_PER_SLICE: usize = 2048;
+        let mut blocks = Vec::new();
+        let mut cols = 0;
+        for start in (0..rows).step_by(ROWS_PER_SLICE) {
+            let count = ROWS_PER_SLICE.min(rows - start);
+            let slice = w.find_rows(name, Some((start, count)))?.ok_or_else(|| {
+                Seq2SeqError::invalid(&w.path, format!("tensor `{name}` is missing"))
+            })?;
+            cols = slice.dim(1)?;
+            blocks.extend_from_slice(&QTensor::quantize(&slice, GgmlDType::Q8_0)?.data()?);
+        }
+        let weight =
+            BlockMatrix::from_ggml_bytes(GgmlDType::Q8_0, &blocks, rows, cols).map_err(|e| {
+                Seq2SeqError::invalid(&w.path, format!("cannot quantize `{name}`: {e}"))
+            })?;
         Ok(Self {
             weight,
             bias: bias.flatten_all()?.to_vec1::<f32>()?,
@@ -855,34 +915,38 @@ impl MarianModel {
         }
         let act = Activation::parse(&cfg.activation_function, &config_path)?;
         let target_vocab = cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size);
-        let shared = w.get_any(&["model.shared.weight", "model.encoder.embed_tokens.weight"])?;
-        let encoder_embed = if cfg.share_encoder_decoder_embeddings {
-            shared.clone()
-        } else {
-            w.get_any(&["model.encoder.embed_tokens.weight", "model.shared.weight"])?
-        };
-        let decoder_embed = if cfg.share_encoder_decoder_embeddings {
+        // Which tensor each table comes from; tied tables name the same tensor and share it.
+        let shared = w.first_present(&["model.shared.weight", "model.encoder.embed_tokens.weight"]);
+        let encoder_name = if cfg.share_encoder_decoder_embeddings {
             shared
         } else {
-            w.get("model.decoder.embed_tokens.weight")?
+            w.first_present(&["model.encoder.embed_tokens.weight", "model.shared.weight"])
         };
-        let lm_head = if cfg.tie_word_embeddings {
-            decoder_embed.clone()
+        let decoder_name = if cfg.share_encoder_decoder_embeddings {
+            shared
         } else {
-            w.get("lm_head.weight")?
+            "model.decoder.embed_tokens.weight"
         };
-        for (name, t, rows) in [
-            ("encoder embeddings", &encoder_embed, cfg.vocab_size),
-            ("decoder embeddings", &decoder_embed, target_vocab),
-            ("lm_head", &lm_head, target_vocab),
+        let head_name = if cfg.tie_word_embeddings {
+            decoder_name
+        } else {
+            "lm_head.weight"
+        };
+        for (what, name, rows) in [
+            ("encoder embeddings", encoder_name, cfg.vocab_size),
+            ("decoder embeddings", decoder_name, target_vocab),
+            ("lm_head", head_name, target_vocab),
         ] {
-            if t.dims() != [rows, d] {
+            let shape = w.shape(name).ok_or_else(|| {
+                Seq2SeqError::invalid(
+                    &w.path,
+                    format!("tensor `{name}` is missing; is this a MarianMTModel checkpoint?"),
+                )
+            })?;
+            if shape != [rows, d] {
                 return Err(Seq2SeqError::invalid(
                     &w.path,
-                    format!(
-                        "{name} have shape {:?}, config.json implies [{rows}, {d}]",
-                        t.dims()
-                    ),
+                    format!("{what} have shape {shape:?}, config.json implies [{rows}, {d}]"),
                 ));
             }
         }
@@ -890,37 +954,48 @@ impl MarianModel {
             Some(b) => b.reshape((1, target_vocab))?,
             None => Tensor::zeros((1, target_vocab), DType::F32, device)?,
         };
+        // Float32 tables, each tensor read once however many tables it serves.
+        let mut dense: HashMap<&str, Tensor> = HashMap::new();
+        let mut dense_table = |name: &'static str| -> Result<Tensor> {
+            if let Some(t) = dense.get(name) {
+                return Ok(t.clone());
+            }
+            let t = w.get(name)?;
+            dense.insert(name, t.clone());
+            Ok(t)
+        };
         let (lm_head, encoder_embed, decoder_embed) = match p {
             Precision::Q8 if d % GgmlDType::Q8_0.block_size() == 0 => {
-                let head = Arc::new(QuantizedLinear::quantize(
-                    &lm_head,
+                let head = Arc::new(QuantizedLinear::quantize_rows(
+                    w,
+                    head_name,
+                    target_vocab,
                     &final_logits_bias,
-                    &w.path,
                 )?);
                 // Tables tied to the head are read back from its blocks, so that no float32 copy
-                // of the [vocab, d_model] matrix stays in memory (119 MB at OPUS-MT size).
-                let tied = |table: Tensor, is_tied: bool| {
-                    if is_tied {
+                // of the [vocab, d_model] matrix is ever held whole (119 MB at OPUS-MT size).
+                let mut table = |name: &'static str| -> Result<Embedding> {
+                    Ok(if name == head_name {
                         Embedding::Quantized(Arc::clone(&head))
                     } else {
-                        Embedding::Dense(table)
-                    }
+                        Embedding::Dense(dense_table(name)?)
+                    })
                 };
-                let decoder_tied = cfg.tie_word_embeddings;
-                let encoder_tied = decoder_tied && cfg.share_encoder_decoder_embeddings;
+                let encoder_embed = table(encoder_name)?;
+                let decoder_embed = table(decoder_name)?;
                 (
-                    OutputProjection::Quantized(Arc::clone(&head)),
-                    tied(encoder_embed, encoder_tied),
-                    tied(decoder_embed, decoder_tied),
+                    OutputProjection::Quantized(head),
+                    encoder_embed,
+                    decoder_embed,
                 )
             }
             _ => (
                 OutputProjection::Dense {
-                    weight: lm_head,
+                    weight: dense_table(head_name)?,
                     bias: final_logits_bias,
                 },
-                Embedding::Dense(encoder_embed),
-                Embedding::Dense(decoder_embed),
+                Embedding::Dense(dense_table(encoder_name)?),
+                Embedding::Dense(dense_table(decoder_name)?),
             ),
         };
         let table = sinusoidal_positions(cfg.max_position_embeddings, d);
