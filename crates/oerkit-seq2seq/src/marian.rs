@@ -281,7 +281,7 @@ impl Weights {
             let entry: TensorEntry = serde_json::from_value(value)
                 .map_err(|e| corrupt(format!("header entry `{name}`: {e}")))?;
             let (begin, end) = entry.data_offsets;
-            if begin > end || data_start + end > file_len {
+            if begin > end || data_start.checked_add(end).is_none_or(|e| e > file_len) {
                 return Err(corrupt(format!(
                     "tensor `{name}` lies at bytes {begin}..{end} of the data, past the end of the file"
                 )));

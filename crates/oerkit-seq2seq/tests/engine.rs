@@ -125,4 +125,14 @@ fn broken_checkpoints_are_refused_with_the_file_named() {
         err.contains("model.safetensors") && err.contains("cannot read the weights"),
         "{err}"
     );
+    // A download cut short: the header is whole, the tensors it lists run past the end.
+    let whole = std::fs::read(model_dir().join("model.safetensors")).unwrap();
+    std::fs::write(ckpt.join("model.safetensors"), &whole[..whole.len() / 2]).unwrap();
+    let err = open_err(&ckpt);
+    assert!(
+        err.contains("model.safetensors")
+            && err.contains("past the end of the file")
+            && err.contains("download it again"),
+        "{err}"
+    );
 }
