@@ -13,3 +13,4 @@ mod review;
 mod seq2seq;
 mod tag;
 mod translate;
+mod translate_beam;

@@ -100,6 +100,7 @@ pub fn open_chat_model(choice: &EngineChoice, task: Task) -> Result<GgufChat> {
     let model = GgufModel::load(&file, &LoadOptions::default())?;
     let config = GenerationConfig {
         batch_size: choice.batch.max(1),
+        num_beams: choice.beam.max(1),
         ..GenerationConfig::default()
     };
     Ok(GgufChat {
@@ -122,12 +123,6 @@ pub fn open_translation_engine(choice: &EngineChoice) -> Result<Box<dyn Translat
         .and_then(|m| m.strip_prefix(APERTIUM_PREFIX))
     {
         return open_apertium(pair, choice);
-    }
-    if choice.beam > 1 {
-        tracing::warn!(
-            "--beam {} is ignored: LLM engines decode greedily",
-            choice.beam
-        );
     }
     let chat = open_chat_model(choice, Task::Translate)?;
     let prompts = load_prompts(choice.prompts.as_deref())?;
@@ -209,7 +204,14 @@ impl ChatModel for GgufChat {
             model: self.id.clone(),
             model_sha256: Some(self.sha256.clone()),
             decoding: json!({
-                "strategy": if self.config.temperature == 0.0 { "greedy" } else { "sampling" },
+                "strategy": if self.config.num_beams > 1 {
+                    "beam"
+                } else if self.config.temperature == 0.0 {
+                    "greedy"
+                } else {
+                    "sampling"
+                },
+                "num_beams": self.config.num_beams,
                 "temperature": self.config.temperature,
                 "top_p": self.config.top_p,
                 "seed": self.config.seed,
