@@ -449,14 +449,19 @@ impl QuantizedLinear {
     /// float32 values are never all in memory (the output projection's are 119 MB at OPUS-MT size).
     fn quantize_rows(w: &Weights, name: &str, rows: usize, bias: &Tensor) -> Result<Self> {
         const ROWS_PER_SLICE: usize = 2048;
-        let mut blocks = Vec::new();
-        let mut cols = 0;
+        let cols = w
+            .shape(name)
+            .and_then(|s| s.get(1).copied())
+            .unwrap_or_default();
+        let q8 = GgmlDType::Q8_0;
+        // Sized up front: grown by doubling, the buffer left glibc's heap so that decoding took
+        // ~35% more page faults and ran ~7% slower at batch 1 (measured on the OPUS-MT-size model).
+        let mut blocks = Vec::with_capacity(rows * cols / q8.block_size() * q8.type_size());
         for start in (0..rows).step_by(ROWS_PER_SLICE) {
             let count = ROWS_PER_SLICE.min(rows - start);
             let slice = w.find_rows(name, Some((start, count)))?.ok_or_else(|| {
                 Seq2SeqError::invalid(&w.path, format!("tensor `{name}` is missing"))
             })?;
-            cols = slice.dim(1)?;
             blocks.extend_from_slice(&QTensor::quantize(&slice, GgmlDType::Q8_0)?.data()?);
         }
         let weight =
