@@ -14,7 +14,7 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::ops::softmax_last_dim;
-use oerkit_qmatmul::BlockMatrix;
+use oerkit_qmatmul::{Activations, BlockMatrix};
 use serde::Deserialize;
 
 use crate::error::{read_json, Result, Seq2SeqError};
@@ -476,26 +476,65 @@ impl QuantizedLinear {
 
     /// `x Wᵀ + b` for `x` of shape `[.., in]`; the kernel's rayon threads split the output rows.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut dims = x.dims().to_vec();
-        let width = dims.pop().unwrap_or(0);
-        if width != self.weight.cols() {
+        let (acts, dims) = quantize_input(x, self.weight.cols())?;
+        self.apply(&acts, &dims)
+    }
+
+    /// `x Wᵀ + b` for an input already quantized; `dims` are its leading dimensions.
+    fn apply(&self, acts: &Activations, dims: &[usize]) -> Result<Tensor> {
+        if acts.cols() != self.weight.cols() {
             return Err(Seq2SeqError::Other(format!(
-                "activations of width {width} do not fit a ({}, {}) weight matrix",
+                "activations of width {} do not fit a ({}, {}) weight matrix",
+                acts.cols(),
                 self.weight.rows(),
                 self.weight.cols()
             )));
         }
-        let batch: usize = dims.iter().product();
-        let values = x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-        let mut y = self.weight.matmul(&values, batch);
+        let mut y = self.weight.matmul_activations(acts);
         for row in y.chunks_exact_mut(self.weight.rows()) {
             for (v, b) in row.iter_mut().zip(&self.bias) {
                 *v += b;
             }
         }
+        let mut dims = dims.to_vec();
         dims.push(self.weight.rows());
-        Ok(Tensor::from_vec(y, dims, x.device())?)
+        Ok(Tensor::from_vec(y, dims, &Device::Cpu)?)
     }
+}
+
+/// `x` of shape `[.., width]` quantized per 32 values for the batched kernel, with its leading
+/// dimensions; an error (not the kernel's assertion) when `width` is not what a layer expects.
+fn quantize_input(x: &Tensor, width: usize) -> Result<(Activations, Vec<usize>)> {
+    let mut dims = x.dims().to_vec();
+    let last = dims.pop().unwrap_or(0);
+    if last != width || width % GgmlDType::Q8_0.block_size() != 0 {
+        return Err(Seq2SeqError::Other(format!(
+            "activations of width {last} do not fit a weight matrix of width {width}"
+        )));
+    }
+    let batch: usize = dims.iter().product();
+    let values = x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    Ok((Activations::quantize(&values, batch, width), dims))
+}
+
+/// `x Wᵀ + b` of several layers that read the same `x`: the quantized ones share one
+/// quantization of it (an attention layer's q, k and v).
+fn forward_shared<const N: usize>(layers: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+    let width = x.dims().last().copied().unwrap_or(0);
+    let shared = if layers.iter().any(|l| matches!(l, Linear::Quantized(_))) {
+        Some(quantize_input(x, width)?)
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(N);
+    for layer in layers {
+        out.push(match (layer, &shared) {
+            (Linear::Quantized(q), Some((acts, dims))) => q.apply(acts, dims)?,
+            _ => layer.forward(x)?,
+        });
+    }
+    out.try_into()
+        .map_err(|_| Seq2SeqError::Other("forward_shared: layer count".into()))
 }
 
 /// A linear layer in float32 or Q8_0.
@@ -637,10 +676,14 @@ impl Attention {
     }
 
     fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((
-            self.split(&self.k.forward(x)?)?,
-            self.split(&self.v.forward(x)?)?,
-        ))
+        let [k, v] = forward_shared([&self.k, &self.v], x)?;
+        Ok((self.split(&k)?, self.split(&v)?))
+    }
+
+    /// Queries, keys and values of self-attention (one quantization of `x` in q8 mode).
+    fn queries_keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let [q, k, v] = forward_shared([&self.q, &self.k, &self.v], x)?;
+        Ok((self.split(&q)?, self.split(&k)?, self.split(&v)?))
     }
 
     /// Attention of split queries over split keys/values; `mask` is added to the scores.
@@ -1089,8 +1132,7 @@ impl MarianModel {
         let mut x = (emb * self.embed_scale)?.broadcast_add(&self.positions.narrow(0, 0, s)?)?;
         let mask = mask_bias(attention_mask)?;
         for layer in &self.encoder {
-            let q = layer.attn.query(&x)?;
-            let (k, v) = layer.attn.keys_values(&x)?;
+            let (q, k, v) = layer.attn.queries_keys_values(&x)?;
             let h = layer.attn.attend(&q, &k, &v, Some(&mask))?;
             x = layer.attn_norm.forward(&(x + h)?)?;
             let h = layer.ffn.forward(&x)?;
@@ -1209,8 +1251,7 @@ impl Seq2SeqModel for MarianModel {
         let pos = self.positions.narrow(0, state.step, 1)?;
         let mut x = (emb * self.embed_scale)?.broadcast_add(&pos)?;
         for (i, layer) in self.decoder.iter().enumerate() {
-            let q = layer.self_attn.query(&x)?;
-            let (k, v) = layer.self_attn.keys_values(&x)?;
+            let (q, k, v) = layer.self_attn.queries_keys_values(&x)?;
             let (k, v) = match state.past[i].take() {
                 Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
                 None => (k, v),
