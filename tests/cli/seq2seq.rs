@@ -221,3 +221,83 @@ fn unsupported_model_type_is_refused() {
         "{err}"
     );
 }
+
+/// `--precision q8` runs the Marian checkpoint on Q8_0 weights: the provenance says so, the output is
+/// line-aligned, and the int8 arithmetic shows (the fixture's std-2 random weights make its greedy
+/// outputs differ from float32's on most lines, see crates/oerkit-seq2seq/tests/marian.rs; like
+/// float32's, some are empty).
+#[test]
+fn q8_precision_is_used_and_recorded() {
+    let fixture = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let (input, want_f32) = inputs_and_expected(&fixture, dir.path(), "greedy.jsonl");
+    let out = dir.path().join("out");
+    run_ok(&[
+        "translate",
+        path_str(&input),
+        "--to",
+        "es",
+        "--from",
+        "en",
+        "--model",
+        path_str(&fixture.join("model")),
+        "--format",
+        "lines",
+        "--segment",
+        "paragraphs",
+        "--license",
+        "CC-BY-4.0",
+        "--precision",
+        "q8",
+        "--max-tokens",
+        "24",
+        "--out",
+        path_str(&out),
+    ]);
+    let got = std::fs::read_to_string(out.join("inputs.txt")).unwrap();
+    let got: Vec<&str> = got.split_terminator('\n').collect();
+    assert_eq!(got.len(), want_f32.len());
+    let differing = got.iter().zip(&want_f32).filter(|(g, w)| *g != *w).count();
+    assert!(
+        differing > 0,
+        "q8 output identical to float32 on every line"
+    );
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("inputs.txt.oerkit.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        sidecar["engine"]["decoding"]["precision"], "q8_0",
+        "{sidecar}"
+    );
+}
+
+/// T5 runs in float32 only: asking for q8 is a clear error, not a silent float32 run.
+#[test]
+fn q8_precision_with_t5_is_refused() {
+    let fixture = fixture_dir("t5-tiny");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "translate English to German: The house is small.\n").unwrap();
+    let output = oerkit()
+        .args([
+            "translate",
+            path_str(&input),
+            "--to",
+            "de",
+            "--model",
+            path_str(&fixture.join("model")),
+            "--format",
+            "lines",
+            "--license",
+            "CC-BY-4.0",
+            "--precision",
+            "q8",
+            "--out",
+            path_str(&dir.path().join("out")),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("float32"), "{stderr}");
+}

@@ -22,6 +22,22 @@ pub struct EngineChoice {
     pub batch: usize,
     pub beam: usize,
     pub max_tokens: Option<usize>,
+    /// CPU threads for the model (`None`: all cores).
+    pub threads: Option<usize>,
+    /// Weights of checkpoint-directory models (OPUS-MT): float32 or Q8_0.
+    pub precision: Precision,
+}
+
+/// `--precision`: how checkpoint-directory models (OPUS-MT/Marian) hold their weights. GGUF files
+/// are quantized already and keep their own types.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// Float32 weights, as published.
+    #[default]
+    F32,
+    /// Q8_0 blocks (int8 weights, one scale per 32) with the batched integer kernel: about a
+    /// quarter of the memory and faster on CPUs; outputs may differ slightly from float32.
+    Q8,
 }
 
 /// Resolves the model files for `task`, fetching a catalog model on first use.
@@ -97,7 +113,18 @@ pub fn open_chat_model(choice: &EngineChoice, task: Task) -> Result<GgufChat> {
                 .1
         }
     };
-    let model = GgufModel::load(&file, &LoadOptions::default())?;
+    if choice.precision != Precision::F32 {
+        tracing::warn!(
+            "--precision applies to checkpoint directories; a GGUF file keeps its own quantization"
+        );
+    }
+    let model = GgufModel::load(
+        &file,
+        &LoadOptions {
+            threads: choice.threads,
+            ..LoadOptions::default()
+        },
+    )?;
     let config = GenerationConfig {
         batch_size: choice.batch.max(1),
         num_beams: choice.beam.max(1),
@@ -175,7 +202,10 @@ fn open_seq2seq(dir: &Path, choice: &EngineChoice) -> Result<Box<dyn Translation
         num_beams: Some(choice.beam.max(1)),
         max_new_tokens: choice.max_tokens,
         batch_size: choice.batch.max(1),
-        ..Default::default()
+        precision: match choice.precision {
+            Precision::F32 => oerkit_seq2seq::marian::Precision::F32,
+            Precision::Q8 => oerkit_seq2seq::marian::Precision::Q8,
+        },
     };
     oerkit_seq2seq::open_checkpoint(dir, &opts)
         .with_context(|| format!("--model {}", dir.display()))
