@@ -1,8 +1,9 @@
 //! GGUF generation speed: generated tokens/s and segments/s of the oerkit GGUF engine at batch
-//! sizes 1, 4, 8 and 16 on a fixed number of threads, with peak RSS.
+//! sizes 1, 4, 8 and 16 on a fixed number of threads, with peak RSS; with `--beams 1,2,4`, each
+//! batch size once per beam count (beam search; a batch of B prompts is B x beams rows).
 //!
 //! Usage: `cargo run --release -p oerkit-benches --bin gguf_generate -- [MODEL.gguf] [--threads N]
-//! [--segments N] [--max-new-tokens N] [--batches 1,4,8,16] [--dequantize] [--dump-prompts FILE] [--dump-outputs FILE]`. Set `RAYON_NUM_THREADS` to the same
+//! [--segments N] [--max-new-tokens N] [--batches 1,4,8,16] [--beams 1,2,4] [--dequantize] [--dump-prompts FILE] [--dump-outputs FILE]`. Set `RAYON_NUM_THREADS` to the same
 //! thread count: candle sizes its own worker pool from it. Without a path it uses the SmolLM2 file in the model cache
 //! (`$OERKIT_MODELS`, else `~/.cache/oerkit/models`). Segments are the first lines of the OpenStax
 //! statistics corpus, each wrapped in a translate-to-Spanish chat prompt; decoding is greedy.
@@ -52,6 +53,7 @@ fn main() -> Result<()> {
     let mut dump_outputs = None;
     let mut weights = oerkit_gguf::WeightFormat::Quantized;
     let mut batches = vec![1usize, 4, 8, 16];
+    let mut beam_counts = vec![1usize];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
@@ -68,6 +70,13 @@ fn main() -> Result<()> {
                     .map(|b| b.trim().parse::<usize>())
                     .collect::<Result<_, _>>()
                     .context("--batches takes a comma-separated list of batch sizes")?
+            }
+            "--beams" => {
+                beam_counts = value("--beams")?
+                    .split(',')
+                    .map(|b| b.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .context("--beams takes a comma-separated list of beam counts")?
             }
             other if other.starts_with("--") => bail!("unknown option {other}"),
             path => model_path = Some(PathBuf::from(path)),
@@ -115,7 +124,8 @@ fn main() -> Result<()> {
         prompts.len(),
     );
     println!(
-        "{:>5} | {:>10} | {:>8} | {:>12} | {:>10} | {:>15} | {:>12}",
+        "{:>5} | {:>5} | {:>10} | {:>8} | {:>12} | {:>10} | {:>15} | {:>12}",
+        "beams",
         "batch",
         "gen tokens",
         "seconds",
@@ -124,55 +134,59 @@ fn main() -> Result<()> {
         "prompt tokens/s",
         "tokens/CPU-s"
     );
-    let mut reference: Option<Vec<Vec<u32>>> = None;
-    for &batch in &batches {
-        let config = GenerationConfig {
-            max_new_tokens,
-            batch_size: batch,
-            ..GenerationConfig::default()
-        };
-        let cpu_started = cpu_seconds();
-        let started = Instant::now();
-        let generations = model.generate_ids(&prompts, &config)?;
-        let seconds = started.elapsed().as_secs_f64();
-        let cpu = match (cpu_started, cpu_seconds()) {
-            (Some(a), Some(b)) if b > a => b - a,
-            _ => f64::NAN,
-        };
-        let generated: usize = generations.iter().map(|g| g.token_ids.len()).sum();
-        let mut prompt_seconds = 0.0;
-        for chunk in generations.chunks(batch) {
-            prompt_seconds += chunk[0].batch_prompt_time.as_secs_f64();
-        }
-        println!(
-            "{batch:>5} | {generated:>10} | {seconds:>8.2} | {:>12.1} | {:>10.2} | {:>15.1} | {:>12.1}",
+    for &beams in &beam_counts {
+        let mut reference: Option<Vec<Vec<u32>>> = None;
+        for &batch in &batches {
+            let config = GenerationConfig {
+                max_new_tokens,
+                batch_size: batch,
+                num_beams: beams,
+                ..GenerationConfig::default()
+            };
+            let cpu_started = cpu_seconds();
+            let started = Instant::now();
+            let generations = model.generate_ids(&prompts, &config)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let cpu = match (cpu_started, cpu_seconds()) {
+                (Some(a), Some(b)) if b > a => b - a,
+                _ => f64::NAN,
+            };
+            let generated: usize = generations.iter().map(|g| g.token_ids.len()).sum();
+            let mut prompt_seconds = 0.0;
+            for chunk in generations.chunks(batch) {
+                prompt_seconds += chunk[0].batch_prompt_time.as_secs_f64();
+            }
+            println!(
+            "{beams:>5} | {batch:>5} | {generated:>10} | {seconds:>8.2} | {:>12.1} | {:>10.2} | {:>15.1} | {:>12.1}",
             generated as f64 / seconds,
             generations.len() as f64 / seconds,
             prompt_tokens as f64 / prompt_seconds,
             generated as f64 / cpu,
         );
-        let ids: Vec<Vec<u32>> = generations.into_iter().map(|g| g.token_ids).collect();
-        match &reference {
-            None => {
-                if let Some(path) = &dump_outputs {
-                    std::fs::write(path, serde_json::to_string(&ids)?)?;
+            let ids: Vec<Vec<u32>> = generations.into_iter().map(|g| g.token_ids).collect();
+            match &reference {
+                None => {
+                    if let Some(path) = dump_outputs.as_ref().filter(|_| beams == beam_counts[0]) {
+                        std::fs::write(path, serde_json::to_string(&ids)?)?;
+                    }
+                    reference = Some(ids)
                 }
-                reference = Some(ids)
-            }
-            Some(r) => {
-                let same = r.iter().zip(&ids).filter(|(a, b)| a == b).count();
-                if std::env::var_os("GGUF_BENCH_DEBUG").is_some() {
-                    for (a, b) in r.iter().zip(&ids) {
-                        if a != b {
-                            println!("  batch 1: {a:?}\n  batch {batch}: {b:?}");
+                Some(r) => {
+                    let same = r.iter().zip(&ids).filter(|(a, b)| a == b).count();
+                    if std::env::var_os("GGUF_BENCH_DEBUG").is_some() {
+                        for (a, b) in r.iter().zip(&ids) {
+                            if a != b {
+                                println!("  batch 1: {a:?}\n  batch {batch}: {b:?}");
+                            }
                         }
                     }
-                }
-                if same != ids.len() {
-                    println!(
-                        "      (batch {batch}: {same}/{} outputs equal to batch 1)",
-                        ids.len()
-                    );
+                    if same != ids.len() {
+                        println!(
+                            "      (batch {batch}: {same}/{} outputs equal to batch {})",
+                            ids.len(),
+                            batches[0]
+                        );
+                    }
                 }
             }
         }

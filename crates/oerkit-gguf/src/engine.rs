@@ -350,6 +350,8 @@ impl GgufModel {
         let mut rows = CacheRows {
             model: &self.model,
             cache,
+            select_time: Duration::ZERO,
+            forward_time: Duration::ZERO,
         };
         let settings = BeamSettings {
             num_beams: config.num_beams,
@@ -377,6 +379,15 @@ impl GgufModel {
         };
         let best = beam::beam_search(&mut rows, first_logits, &settings, stop)?;
         let generation_time = generation_started.elapsed();
+        tracing::debug!(
+            prompts = prompts.len(),
+            beams = config.num_beams,
+            total_ms = generation_time.as_millis(),
+            forward_ms = rows.forward_time.as_millis(),
+            cache_select_ms = rows.select_time.as_millis(),
+            "beam search batch"
+        );
+
         Ok(best
             .into_iter()
             .zip(prompts)
@@ -519,19 +530,28 @@ impl GgufModel {
 struct CacheRows<'a> {
     model: &'a Model,
     cache: BatchCache,
+    /// Time spent reordering the cache and in forward passes (logged: beam search's own overhead).
+    select_time: Duration,
+    forward_time: Duration,
 }
 
 impl BeamRows for CacheRows<'_> {
     fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
-        self.cache.select(rows)
+        let started = Instant::now();
+        let result = self.cache.select(rows);
+        self.select_time += started.elapsed();
+        result
     }
 
     fn advance(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let started = Instant::now();
         let tokens: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
         let no_padding = vec![0; tokens.len()];
         let logits = self
             .model
             .forward(&tokens, &no_padding, &mut self.cache, false)?;
-        Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+        let logits = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        self.forward_time += started.elapsed();
+        Ok(logits)
     }
 }
