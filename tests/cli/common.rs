@@ -26,3 +26,20 @@ pub fn stdout(out: &Output) -> String {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Lines `skip..skip + take` of the OpenStax Statistics English test set, written to
+/// `dir/segments.txt` (one segment per line, the `lines` format).
+pub fn openstax_segments(dir: &Path, skip: usize, take: usize) -> std::path::PathBuf {
+    let text: String = std::fs::read_to_string(oerkit_testkit::corpus(
+        "parallel/openstax-statistics/eng-spa.eng",
+    ))
+    .unwrap()
+    .lines()
+    .skip(skip)
+    .take(take)
+    .map(|l| format!("{l}\n"))
+    .collect();
+    let path = dir.join("segments.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}

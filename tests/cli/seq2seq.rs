@@ -52,20 +52,20 @@ fn inputs_and_expected(fixture: &Path, dir: &Path, expected_file: &str) -> (Path
     (path, want)
 }
 
-/// Runs `oerkit translate --format lines` over a fixture's inputs and compares every output line with
-/// the reference file, except the line numbered `near_tie` (checked to be non-empty only).
-fn translate_lines(
+/// Runs `oerkit translate --format lines` over a fixture's inputs (at most 24 new tokens, plus the
+/// `extra` flags) in `dir`; returns the output lines, the lines `expected_file` gives and the output
+/// folder.
+fn translate_fixture_lines(
     fixture: &Path,
+    dir: &Path,
     to: &str,
-    beam: &str,
     expected_file: &str,
-    near_tie: Option<usize>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let (input, want) = inputs_and_expected(fixture, dir.path(), expected_file);
-    let out = dir.path().join("out");
+    extra: &[&str],
+) -> (Vec<String>, Vec<String>, PathBuf) {
+    let (input, want) = inputs_and_expected(fixture, dir, expected_file);
+    let out = dir.join("out");
     let model = fixture.join("model");
-    run_ok(&[
+    let mut args = vec![
         "translate",
         path_str(&input),
         "--to",
@@ -80,15 +80,30 @@ fn translate_lines(
         "paragraphs",
         "--license",
         "CC-BY-4.0",
-        "--beam",
-        beam,
         "--max-tokens",
         "24",
         "--out",
         path_str(&out),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
     let got = std::fs::read_to_string(out.join("inputs.txt")).unwrap();
-    let got: Vec<&str> = got.split_terminator('\n').collect();
+    let got = got.split_terminator('\n').map(str::to_string).collect();
+    (got, want, out)
+}
+
+/// Compares every output line of `--beam beam` with the reference file, except the line numbered
+/// `near_tie` (checked to be non-empty only).
+fn translate_lines(
+    fixture: &Path,
+    to: &str,
+    beam: &str,
+    expected_file: &str,
+    near_tie: Option<usize>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (got, want, _) =
+        translate_fixture_lines(fixture, dir.path(), to, expected_file, &["--beam", beam]);
     assert_eq!(got.len(), want.len());
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
         if Some(k) == near_tie {
@@ -228,36 +243,16 @@ fn unsupported_model_type_is_refused() {
 /// float32's, some are empty).
 #[test]
 fn q8_precision_is_used_and_recorded() {
-    let fixture = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let (input, want_f32) = inputs_and_expected(&fixture, dir.path(), "greedy.jsonl");
-    let out = dir.path().join("out");
-    run_ok(&[
-        "translate",
-        path_str(&input),
-        "--to",
+    let (got, want_f32, out) = translate_fixture_lines(
+        &fixture(),
+        dir.path(),
         "es",
-        "--from",
-        "en",
-        "--model",
-        path_str(&fixture.join("model")),
-        "--format",
-        "lines",
-        "--segment",
-        "paragraphs",
-        "--license",
-        "CC-BY-4.0",
-        "--precision",
-        "q8",
-        "--max-tokens",
-        "24",
-        "--out",
-        path_str(&out),
-    ]);
-    let got = std::fs::read_to_string(out.join("inputs.txt")).unwrap();
-    let got: Vec<&str> = got.split_terminator('\n').collect();
+        "greedy.jsonl",
+        &["--precision", "q8"],
+    );
     assert_eq!(got.len(), want_f32.len());
-    let differing = got.iter().zip(&want_f32).filter(|(g, w)| *g != *w).count();
+    let differing = got.iter().zip(&want_f32).filter(|(g, w)| g != w).count();
     assert!(
         differing > 0,
         "q8 output identical to float32 on every line"

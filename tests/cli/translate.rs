@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{oerkit, path_str, run_ok, stdout};
+use crate::common::{oerkit, openstax_segments, path_str, run_ok, stdout};
 
 const MODEL: &str = "smollm2-135m-instruct";
 
@@ -122,16 +122,7 @@ fn translates_po_entries_into_msgstr_with_target_plural_forms() {
 #[test]
 fn lines_output_stays_line_aligned_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let src_text: String = std::fs::read_to_string(oerkit_testkit::corpus(
-        "parallel/openstax-statistics/eng-spa.eng",
-    ))
-    .unwrap()
-    .lines()
-    .take(6)
-    .map(|l| format!("{l}\n"))
-    .collect();
-    let src = dir.path().join("segments.txt");
-    std::fs::write(&src, &src_text).unwrap();
+    let src = openstax_segments(dir.path(), 0, 6);
     let out_dir = dir.path().join("out");
     // An interrupted earlier run left a journal for two of the lines: they are not translated again.
     let first = run_ok(&["extract", path_str(&src), "--format", "lines"]);

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::{path_str, run_ok};
+use crate::common::{openstax_segments, path_str, run_ok};
 
 const MODEL: &str = "smollm2-135m-instruct";
 
@@ -36,17 +36,7 @@ fn translate_beam(src: &Path, out: &Path) -> String {
 fn gguf_beam_two_writes_aligned_lines_and_beam_provenance() {
     oerkit_testkit::require_shared();
     let dir = tempfile::tempdir().unwrap();
-    let src_text: String = std::fs::read_to_string(oerkit_testkit::corpus(
-        "parallel/openstax-statistics/eng-spa.eng",
-    ))
-    .unwrap()
-    .lines()
-    .skip(10)
-    .take(3)
-    .map(|l| format!("{l}\n"))
-    .collect();
-    let src = dir.path().join("segments.txt");
-    std::fs::write(&src, &src_text).unwrap();
+    let src = openstax_segments(dir.path(), 10, 3);
 
     let out_dir = dir.path().join("out");
     let stderr = translate_beam(&src, &out_dir);

@@ -405,7 +405,7 @@ impl Linear {
                 Linear::Candle(_) => None,
             })
             .collect();
-        let Some(blocks) = blocks.filter(|b| b.len() > 1) else {
+        let Some(blocks) = blocks else {
             return linears.iter().map(|l| l.forward(x)).collect();
         };
         let mut dims = x.dims().to_vec();
@@ -433,23 +433,9 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Linear::Candle(m) => m.forward(x),
-            Linear::Blocks(m) => {
-                let mut dims = x.dims().to_vec();
-                let width = dims.pop().unwrap_or(0);
-                if width != m.cols() {
-                    candle_core::bail!(
-                        "activations of width {width} do not fit a ({}, {}) weight matrix",
-                        m.rows(),
-                        m.cols()
-                    );
-                }
-                let batch = dims.iter().product::<usize>();
-                let values = x.flatten_all()?.to_dtype(candle_core::DType::F32)?;
-                let values = values.to_vec1::<f32>()?;
-                let y = m.matmul(&values, batch);
-                dims.push(m.rows());
-                Tensor::from_vec(y, dims, x.device())
-            }
+            Linear::Blocks(_) => Linear::forward_each(&[self], x)?
+                .pop()
+                .ok_or_else(|| candle_core::Error::Msg("one output per weight matrix".into())),
         }
     }
 }

@@ -362,23 +362,11 @@ impl BlockMatrix {
 
     /// The signed code of weight `(row, col)`.
     fn code(&self, row: usize, col: usize) -> i32 {
-        let (panel, lane) = (row / PANEL, row % PANEL);
-        let (k, j) = (col / BLOCK, col % BLOCK);
-        let start = self.block_at(panel, k) * PANEL * self.layout.bytes_per_block();
-        match self.layout {
-            Codes::Nibbles => {
-                let i = j % 16;
-                let byte = self.codes[start + (i / 4) * GROUP_BYTES + lane * 4 + i % 4];
-                if j < 16 {
-                    (byte & 0x0F) as i32
-                } else {
-                    (byte >> 4) as i32
-                }
-            }
-            Codes::Bytes => {
-                self.codes[start + (j / 4) * GROUP_BYTES + lane * 4 + j % 4] as i32 - BYTE_SHIFT
-            }
-        }
+        let (panel, k) = (row / PANEL, col / BLOCK);
+        let bytes = PANEL * self.layout.bytes_per_block();
+        let start = self.block_at(panel, k) * bytes;
+        self.layout
+            .code(&self.codes[start..start + bytes], row % PANEL, col % BLOCK)
     }
 
     fn scale(&self, row: usize, col: usize) -> f32 {
@@ -498,6 +486,22 @@ impl Codes {
         match self {
             Codes::Nibbles => 16,
             Codes::Bytes => BLOCK,
+        }
+    }
+
+    /// The signed code of row `lane`, column `j` (0..32) in one (panel, block) of codes.
+    fn code(self, block: &[u8], lane: usize, j: usize) -> i32 {
+        match self {
+            Codes::Nibbles => {
+                let i = j % 16;
+                let byte = block[(i / 4) * GROUP_BYTES + lane * 4 + i % 4];
+                if j < 16 {
+                    (byte & 0x0F) as i32
+                } else {
+                    (byte >> 4) as i32
+                }
+            }
+            Codes::Bytes => block[(j / 4) * GROUP_BYTES + lane * 4 + j % 4] as i32 - BYTE_SHIFT,
         }
     }
 }
@@ -663,21 +667,11 @@ fn panel_scalar(panel: &Panel<'_>, acts: &QuantizedActivations, out: &mut [f32])
     let blocks = cols / BLOCK;
     let bytes = panel.layout.bytes_per_block();
     let code = |lane: usize, k: usize, j: usize| -> i32 {
-        let start = k * PANEL * bytes;
-        match panel.layout {
-            Codes::Nibbles => {
-                let i = j % 16;
-                let byte = panel.codes[start + (i / 4) * GROUP_BYTES + lane * 4 + i % 4];
-                if j < 16 {
-                    (byte & 0x0F) as i32
-                } else {
-                    (byte >> 4) as i32
-                }
-            }
-            Codes::Bytes => {
-                panel.codes[start + (j / 4) * GROUP_BYTES + lane * 4 + j % 4] as i32 - BYTE_SHIFT
-            }
-        }
+        panel.layout.code(
+            &panel.codes[k * PANEL * bytes..(k + 1) * PANEL * bytes],
+            lane,
+            j,
+        )
     };
     let spb = panel.scales_per_block;
     for b in 0..acts.rows {

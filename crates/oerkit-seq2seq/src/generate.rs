@@ -8,6 +8,7 @@
 //! are dropped from the model's state instead of being decoded on as padding (same result, less work).
 
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use crate::error::Result;
 
@@ -281,25 +282,44 @@ fn beam_search(
     let mut cur_len = 1;
     let mut last: Vec<u32> = vec![cfg.decoder_start_token_id; batch * k];
     while cur_len < max_length && !active.is_empty() {
-        let logits = model.decode_step(&last)?.to_vec2::<f32>()?;
+        let mut logits = model.decode_step(&last)?.to_vec2::<f32>()?;
         let rules = StepRules::new(cfg, opts, cur_len, max_length);
+        // Each row's 2k best continuations, rows in parallel (the log-softmax and scan over the
+        // vocabulary are most of a step's work outside the model). An item's 2k best over all its
+        // beams are among its rows' 2k best, so merging those gives the same candidates.
+        let row_candidates: Vec<Vec<(f32, usize)>> = logits
+            .par_iter_mut()
+            .enumerate()
+            .map(|(row, scores)| {
+                let j = row % k;
+                log_softmax_in_place(scores);
+                rules.apply(scores);
+                let base = items[active[row / k]].running[j].1;
+                let mut cands = Vec::with_capacity(2 * k + 1);
+                for (t, &s) in scores.iter().enumerate() {
+                    push_top(&mut cands, 2 * k, (s + base, j * vocab + t));
+                }
+                cands
+            })
+            .collect();
         let n_generated = cur_len as f32; // tokens after the start once this step's token is added
         let mut rows_next: Vec<u32> = Vec::new();
         let mut active_next = Vec::new();
         last.clear();
         for (slot, &item_idx) in active.iter().enumerate() {
             let item = &mut items[item_idx];
-            // (score, flat index beam * vocab + token), the 2k best over all beams
+            // (score, flat index beam * vocab + token), the 2k best over all beams: the rows' own
+            // best pushed in flat-index order, as a scan of every score would push them (ties
+            // resolve the same way).
+            let mut merged: Vec<(f32, usize)> = row_candidates[slot * k..(slot + 1) * k]
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            merged.sort_by_key(|&(_, idx)| idx);
             let mut cands: Vec<(f32, usize)> = Vec::with_capacity(2 * k + 1);
-            for j in 0..k {
-                let mut scores = logits[slot * k + j].clone();
-                log_softmax_in_place(&mut scores);
-                rules.apply(&mut scores);
-                let base = item.running[j].1;
-                for (t, &s) in scores.iter().enumerate() {
-                    let total = s + base;
-                    push_top(&mut cands, 2 * k, (total, j * vocab + t));
-                }
+            for cand in merged {
+                push_top(&mut cands, 2 * k, cand);
             }
             let hits: Vec<bool> = cands
                 .iter()

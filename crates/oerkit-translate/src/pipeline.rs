@@ -633,6 +633,16 @@ mod tests {
     use crate::engine::TranslateOutput;
     use oerkit_document::load_str;
 
+    fn test_info(engine: &str) -> EngineInfo {
+        EngineInfo {
+            engine: engine.into(),
+            model: "none".into(),
+            model_sha256: None,
+            decoding: serde_json::json!({}),
+            prompt: None,
+        }
+    }
+
     /// A deterministic engine for testing the pipeline itself: upper-cases text and, when asked, drops
     /// every placeholder token as weak models do.
     struct Upper {
@@ -642,13 +652,7 @@ mod tests {
 
     impl TranslationEngine for Upper {
         fn info(&self) -> EngineInfo {
-            EngineInfo {
-                engine: "test-upper".into(),
-                model: "none".into(),
-                model_sha256: None,
-                decoding: serde_json::json!({}),
-                prompt: None,
-            }
+            test_info("test-upper")
         }
         fn translate(
             &mut self,
@@ -732,13 +736,7 @@ mod tests {
 
     impl TranslationEngine for BatchRecorder {
         fn info(&self) -> EngineInfo {
-            EngineInfo {
-                engine: "test-recorder".into(),
-                model: "none".into(),
-                model_sha256: None,
-                decoding: serde_json::json!({}),
-                prompt: None,
-            }
+            test_info("test-recorder")
         }
         fn translate(
             &mut self,
