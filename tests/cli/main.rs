@@ -13,4 +13,3 @@ mod review;
 mod seq2seq;
 mod tag;
 mod translate;
-mod translate_beam;

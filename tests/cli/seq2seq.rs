@@ -158,6 +158,11 @@ fn checkpoint_copy(dir: &Path) -> PathBuf {
 }
 
 fn translate_err(model: &Path) -> String {
+    translate_err_with(model, &[])
+}
+
+/// stderr of a `translate --model <model>` (plus `extra` flags) that must fail.
+fn translate_err_with(model: &Path, extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "Probability is a number.\n").unwrap();
@@ -176,6 +181,7 @@ fn translate_err(model: &Path) -> String {
             "--out",
             path_str(&dir.path().join("out")),
         ])
+        .args(extra)
         .output()
         .unwrap();
     assert!(!out.status.success(), "a broken checkpoint was accepted");
@@ -269,30 +275,7 @@ fn q8_precision_is_used_and_recorded() {
 /// T5 runs in float32 only: asking for q8 is a clear error, not a silent float32 run.
 #[test]
 fn q8_precision_with_t5_is_refused() {
-    let fixture = fixture_dir("t5-tiny");
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.txt");
-    std::fs::write(&input, "translate English to German: The house is small.\n").unwrap();
-    let output = oerkit()
-        .args([
-            "translate",
-            path_str(&input),
-            "--to",
-            "de",
-            "--model",
-            path_str(&fixture.join("model")),
-            "--format",
-            "lines",
-            "--license",
-            "CC-BY-4.0",
-            "--precision",
-            "q8",
-            "--out",
-            path_str(&dir.path().join("out")),
-        ])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let model = fixture_dir("t5-tiny").join("model");
+    let stderr = translate_err_with(&model, &["--precision", "q8"]);
     assert!(stderr.contains("float32"), "{stderr}");
 }

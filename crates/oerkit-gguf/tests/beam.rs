@@ -11,10 +11,9 @@
 
 mod common;
 
-use common::SMOLLM2;
+use common::{chat_prompts, SMOLLM2, TEXTS};
 use oerkit_gguf::{
-    ChatMessage, Error, Generation, GenerationConfig, GgufModel, LoadOptions, StopReason,
-    WeightFormat,
+    Error, Generation, GenerationConfig, GgufModel, LoadOptions, StopReason, WeightFormat,
 };
 
 fn load(weights: WeightFormat) -> GgufModel {
@@ -25,13 +24,6 @@ fn load(weights: WeightFormat) -> GgufModel {
     GgufModel::load(&common::model_path(&SMOLLM2), &options).unwrap()
 }
 
-const TEXTS: &[&str] = &[
-    "The mean is the sum of the values divided by the number of values.",
-    "Hello.",
-    "A statistics professor collects information about the classification of her students.",
-    "Data are individual items of information that come from a population or sample.",
-];
-
 /// Four sentences whose chat prompts are 32 tokens each: batched, none is padded.
 const SAME_LENGTH_TEXTS: &[&str] = &[
     "The mean is the sum of the values.",
@@ -39,24 +31,6 @@ const SAME_LENGTH_TEXTS: &[&str] = &[
     "A sample is a part of the population.",
     "The data are shown in the table below.",
 ];
-
-fn chat_prompts(model: &GgufModel) -> Vec<String> {
-    chat_prompts_of(model, TEXTS)
-}
-
-fn chat_prompts_of(model: &GgufModel, texts: &[&str]) -> Vec<String> {
-    texts
-        .iter()
-        .map(|t| {
-            model
-                .render_chat(&[
-                    ChatMessage::system("Translate the user's text into Spanish."),
-                    ChatMessage::user(*t),
-                ])
-                .unwrap()
-        })
-        .collect()
-}
 
 fn config(num_beams: usize, batch_size: usize) -> GenerationConfig {
     GenerationConfig {
@@ -95,7 +69,7 @@ fn rescore(model: &GgufModel, prompt: &str, generation: &Generation) -> f32 {
 #[test]
 fn one_beam_is_the_greedy_path() {
     let model = load(WeightFormat::Quantized);
-    let prompts = chat_prompts(&model);
+    let prompts = chat_prompts(&model, TEXTS);
     let greedy = model
         .generate(
             &prompts,
@@ -118,7 +92,7 @@ fn one_beam_is_the_greedy_path() {
 /// within `score_tolerance`.
 fn batching_does_not_change_beams(weights: WeightFormat, texts: &[&str], score_tolerance: f32) {
     let model = load(weights);
-    let prompts = chat_prompts_of(&model, texts);
+    let prompts = chat_prompts(&model, texts);
     for beams in [2, 3] {
         let alone = model.generate(&prompts, &config(beams, 1)).unwrap();
         let batched = model.generate(&prompts, &config(beams, 4)).unwrap();
@@ -150,7 +124,7 @@ fn beams_are_batch_invariant_with_quantized_weights() {
     // SmolLM2's prompt logits by up to ~1.1, in greedy decoding too. Prompts of one length take the
     // same arithmetic alone and batched, so there the beams must agree exactly.
     let model = load(WeightFormat::Quantized);
-    let lengths: Vec<usize> = chat_prompts_of(&model, SAME_LENGTH_TEXTS)
+    let lengths: Vec<usize> = chat_prompts(&model, SAME_LENGTH_TEXTS)
         .iter()
         .map(|p| model.encode_prompt(p).len())
         .collect();
@@ -162,7 +136,7 @@ fn beams_are_batch_invariant_with_quantized_weights() {
 #[test]
 fn beams_report_the_teacher_forced_score_of_their_hypothesis() {
     let model = load(WeightFormat::Dequantized);
-    let prompts = chat_prompts(&model);
+    let prompts = chat_prompts(&model, TEXTS);
     for beams in [2, 3] {
         for (prompt, g) in prompts
             .iter()
@@ -191,7 +165,7 @@ fn beams_report_the_teacher_forced_score_of_their_hypothesis() {
 #[test]
 fn beam_stop_strings_end_a_hypothesis_and_cut_the_text() {
     let model = load(WeightFormat::Dequantized);
-    let prompts = chat_prompts(&model);
+    let prompts = chat_prompts(&model, TEXTS);
     let generations = model
         .generate(
             &prompts,

@@ -5,33 +5,12 @@
 
 mod common;
 
-use common::{TestModel, GEMMA, SMOLLM2};
-use oerkit_gguf::{ChatMessage, Error, GenerationConfig, GgufModel, LoadOptions, StopReason};
+use common::{chat_prompts, TestModel, GEMMA, SMOLLM2, TEXTS};
+use oerkit_gguf::{Error, GenerationConfig, GgufModel, LoadOptions, StopReason};
 
 fn load(model: &TestModel) -> GgufModel {
     GgufModel::load(&common::model_path(model), &LoadOptions::default()).unwrap()
 }
-
-fn chat_prompts(model: &GgufModel, texts: &[&str]) -> Vec<String> {
-    texts
-        .iter()
-        .map(|t| {
-            model
-                .render_chat(&[
-                    ChatMessage::system("Translate the user's text into Spanish."),
-                    ChatMessage::user(*t),
-                ])
-                .unwrap()
-        })
-        .collect()
-}
-
-const TEXTS: &[&str] = &[
-    "The mean is the sum of the values divided by the number of values.",
-    "Hello.",
-    "A statistics professor collects information about the classification of her students.",
-    "Data are individual items of information that come from a population or sample.",
-];
 
 /// Margin below which two implementations may legitimately pick different tokens (the
 /// reference README's free-running threshold).

@@ -705,6 +705,22 @@ mod tests {
         }
     }
 
+    /// Translates `d` with `e`: the test options, no memory, no journal.
+    fn run(
+        d: &Document,
+        e: &mut dyn TranslationEngine,
+    ) -> Result<DocumentTranslation, PipelineError> {
+        translate_document(
+            d,
+            Path::new("t.txt"),
+            e,
+            &opts(),
+            &|_| None,
+            None,
+            &mut |_, _| {},
+        )
+    }
+
     #[test]
     fn translates_every_unit_with_text() {
         let d = doc("one\n\ntwo\n\n42\n\nthree\n");
@@ -712,16 +728,7 @@ mod tests {
             drop_tags: false,
             calls: 0,
         };
-        let t = translate_document(
-            &d,
-            Path::new("t.txt"),
-            &mut e,
-            &opts(),
-            &|_| None,
-            None,
-            &mut |_, _| {},
-        )
-        .unwrap();
+        let t = run(&d, &mut e).unwrap();
         assert_eq!(t.units.len(), 3);
         assert_eq!(e.calls, 2);
         assert_eq!(t.translations.texts[0].as_deref(), Some("ONE"));
@@ -761,16 +768,7 @@ mod tests {
         let mut e = BatchRecorder {
             batches: Vec::new(),
         };
-        let t = translate_document(
-            &d,
-            Path::new("t.txt"),
-            &mut e,
-            &opts(),
-            &|_| None,
-            None,
-            &mut |_, _| {},
-        )
-        .unwrap();
+        let t = run(&d, &mut e).unwrap();
         assert_eq!(e.batches, vec![vec![5, 6], vec![30, 35]]);
         let texts: Vec<&str> = t.units.iter().map(|u| u.text.as_str()).collect();
         assert_eq!(
@@ -793,16 +791,7 @@ mod tests {
             drop_tags: true,
             calls: 0,
         };
-        let t = translate_document(
-            &d,
-            Path::new("t.txt"),
-            &mut e,
-            &opts(),
-            &|_| None,
-            None,
-            &mut |_, _| {},
-        )
-        .unwrap();
+        let t = run(&d, &mut e).unwrap();
         assert_eq!(t.units[0].repair, Repair::Piecewise);
         assert_eq!(t.units[0].text, "A <x1/> B");
         assert_eq!(t.units[0].raw_output, "A  B");
@@ -900,18 +889,6 @@ mod tests {
                 Span::Token { text, .. } => text.to_string(),
             })
             .collect()
-    }
-
-    fn run(d: &Document, e: &mut Limited) -> Result<DocumentTranslation, PipelineError> {
-        translate_document(
-            d,
-            Path::new("t.txt"),
-            e,
-            &opts(),
-            &|_| None,
-            None,
-            &mut |_, _| {},
-        )
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub enum Precision {
     Q8,
 }
 
+/// `--threads t`: candle's matrix products split their work by RAYON_NUM_THREADS and run on rayon's
+/// global pool, so both are set (before any model thread exists); engines with their own pool (GGUF)
+/// get `t` through [`EngineChoice::threads`].
+pub fn limit_threads(t: usize) {
+    std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(t)
+        .build_global();
+}
+
 /// Resolves the model files for `task`, fetching a catalog model on first use.
 pub fn resolve_model(choice: &EngineChoice, task: Task) -> Result<(ResolvedModel, Option<String>)> {
     if let Some(m) = &choice.model {

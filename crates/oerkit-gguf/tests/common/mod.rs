@@ -65,3 +65,26 @@ pub fn ids(value: &serde_json::Value) -> Vec<u32> {
         .map(|v| v.as_u64().unwrap() as u32)
         .collect()
 }
+
+/// Four OpenStax-style sentences of different lengths, the prompts the engine tests decode.
+pub const TEXTS: &[&str] = &[
+    "The mean is the sum of the values divided by the number of values.",
+    "Hello.",
+    "A statistics professor collects information about the classification of her students.",
+    "Data are individual items of information that come from a population or sample.",
+];
+
+/// Each text in a translate-to-Spanish chat prompt rendered with the model's template.
+pub fn chat_prompts(model: &oerkit_gguf::GgufModel, texts: &[&str]) -> Vec<String> {
+    texts
+        .iter()
+        .map(|t| {
+            model
+                .render_chat(&[
+                    oerkit_gguf::ChatMessage::system("Translate the user's text into Spanish."),
+                    oerkit_gguf::ChatMessage::user(*t),
+                ])
+                .expect("the chat template renders")
+        })
+        .collect()
+}

@@ -110,10 +110,7 @@ fn open_embedder(spec: &str) -> Result<SentenceModel> {
 
 pub fn run(args: TagArgs) -> Result<ExitCode> {
     if let Some(t) = args.threads {
-        // candle's CPU kernels use rayon's global pool.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global();
+        crate::engines::limit_threads(t);
     }
     // Everything the user can get wrong is checked before a model is loaded.
     let taxonomy = match &args.taxonomy {

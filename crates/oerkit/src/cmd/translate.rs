@@ -16,7 +16,7 @@ use oerkit_translate::pipeline::{
 use serde_json::json;
 
 use crate::doc_io::{expand_inputs, is_translatable, load_document, InputFile, Segmentation};
-use crate::engines::{open_translation_engine, EngineChoice, Precision};
+use crate::engines::{limit_threads, open_translation_engine, EngineChoice, Precision};
 use crate::licensing::{check_adaptation, Adaptation};
 
 #[derive(clap::Args)]
@@ -74,12 +74,7 @@ pub struct TranslateArgs {
 
 pub fn run(args: TranslateArgs) -> Result<ExitCode> {
     if let Some(t) = args.threads {
-        // candle's matrix products split their work by RAYON_NUM_THREADS (set before any thread
-        // exists) and run on rayon's global pool; the GGUF engine gets its own pool of `t` threads.
-        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global();
+        limit_threads(t);
     }
     let inputs = expand_inputs(&args.inputs)?;
     if inputs.iter().any(|i| i.path.starts_with(&args.out)) {
