@@ -7,6 +7,8 @@ many of the 60 greedy outputs equal the fixture's:
 
   sdpa                  the fixture's own setting
   eager                 transformers' eager attention (scores scaled after q·kᵀ, as oerkit does)
+  eager-sdpa-order      eager, softmax in sdpa's order: exp(s - max)·v first, divided by the row sums after
+                        (what oerkit does)
   eager-prescaled-q     eager with the queries scaled before q·kᵀ (transformers 4.x order)
   eager-rowwise-linear  eager with each Linear evaluated one row at a time (same MKL, gemv not gemm)
   eager-rounded-linear  eager with correctly rounded Linear layers (float64 product, rounded to float32)
@@ -49,9 +51,19 @@ def prescaled_eager(module, query, key, value, attention_mask, scaling=None, dro
     return ORIGINAL_EAGER(module, query * scaling, key, value, attention_mask, scaling=1.0, dropout=dropout, **kw)
 
 
+def sdpa_order_eager(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kw):
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    unnormalized = torch.exp(scores - scores.amax(-1, keepdim=True))
+    out = torch.matmul(unnormalized, value) / unnormalized.sum(-1, keepdim=True)
+    return out.transpose(1, 2).contiguous(), None
+
+
 VARIANTS = {
     "sdpa": ("sdpa", ORIGINAL_LINEAR, ORIGINAL_EAGER, torch.float32),
     "eager": ("eager", ORIGINAL_LINEAR, ORIGINAL_EAGER, torch.float32),
+    "eager-sdpa-order": ("eager", ORIGINAL_LINEAR, sdpa_order_eager, torch.float32),
     "eager-prescaled-q": ("eager", ORIGINAL_LINEAR, prescaled_eager, torch.float32),
     "eager-rowwise-linear": ("eager", rowwise_linear, ORIGINAL_EAGER, torch.float32),
     "eager-rounded-linear": ("eager", rounded_linear, ORIGINAL_EAGER, torch.float32),
