@@ -6,6 +6,7 @@
 //! Depends on candle, `tokenizers`, `oerkit-translate` (the engine seam) and `oerkit-document`
 //! (placeholder spans); only the CLI and the benches depend on it.
 
+mod attention;
 pub mod engine;
 pub mod error;
 pub mod generate;

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Storage, Tensor};
 use oerkit_qmatmul::{Activations, BlockMatrix};
 use serde::Deserialize;
 
+use crate::attention::{self, KeyValues, Queries};
 use crate::error::{read_json, Result, Seq2SeqError};
 use crate::generate::{Seq2SeqConfig, Seq2SeqModel};
 use crate::sentencepiece::SpmModel;
@@ -674,82 +675,99 @@ impl Attention {
         self.split(&self.q.forward(x)?)
     }
 
+    /// `[b, t, d]` → keys transposed `[b, heads, head_dim, t]` (what [`attention`] reads).
+    fn split_keys(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        Ok(x.reshape((b, t, self.heads, self.head_dim))?
+            .permute((0, 2, 3, 1))?
+            .contiguous()?)
+    }
+
+    /// Keys transposed and values (see [`Self::split_keys`], [`Self::split`]).
     fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let [k, v] = forward_shared([&self.k, &self.v], x)?;
-        Ok((self.split(&k)?, self.split(&v)?))
+        Ok((self.split_keys(&k)?, self.split(&v)?))
     }
 
     /// Queries, keys and values of self-attention (one quantization of `x` in q8 mode).
     fn queries_keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let [q, k, v] = forward_shared([&self.q, &self.k, &self.v], x)?;
-        Ok((self.split(&q)?, self.split(&k)?, self.split(&v)?))
+        Ok((self.split(&q)?, self.split_keys(&k)?, self.split(&v)?))
     }
 
-    /// Attention of split queries over split keys/values; `mask` is added to the scores.
+    /// Attention of split queries `[rows, heads, t, head_dim]` over keys `[sources, heads, head_dim,
+    /// len]` and values `[sources, heads, len, head_dim]` (row r reads source `row_source[r]`, or source r when `None`); `mask`
+    /// `[sources, 1, 1, len]` is added to the scores. See [`crate::attention`] for the arithmetic.
     ///
     /// The scaling multiplies the scores `q·kᵀ`, as transformers 5.x does (eager and sdpa alike), not
     /// the queries before the product (transformers 4.x, candle's example). The two differ only in
     /// float32 rounding, but OPUS-MT-style weights can give scores in the thousands where the softmax
     /// magnifies that rounding: with the fixture, scaling the queries first moved logits by up to 1e-2
     /// (PyTorch itself does the same when patched to scale first).
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let scores = (q.matmul(&k.t()?)? * self.scaling)?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
-        };
-        let ctx = softmax_matmul(&scores, v)?;
-        let (b, h, t, hd) = ctx.dims4()?;
-        let ctx = ctx.transpose(1, 2)?.reshape((b, t, h * hd))?;
-        self.out.forward(&ctx)
-    }
-
-    /// Cross-attention of one decoder position per row over per-source keys/values
-    /// `[sources, heads, src_len, head_dim]` and mask `[sources, 1, 1, src_len]`.
-    fn attend_sources(
+    fn attend(
         &self,
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
-        mask: &Tensor,
-        layout: &RowLayout,
+        mask: Option<&Tensor>,
+        row_source: Option<&[u32]>,
     ) -> Result<Tensor> {
-        match layout {
-            RowLayout::Grouped(1) => self.attend(q, k, v, Some(mask)),
-            RowLayout::Grouped(group) => {
-                // The `group` rows of a source become that source's query positions:
-                // [rows, heads, 1, hd] → [sources, heads, group, hd].
-                let (rows, heads, _, hd) = q.dims4()?;
-                let sources = rows / group;
-                let q = q
-                    .reshape((sources, *group, heads, hd))?
-                    .transpose(1, 2)?
-                    .contiguous()?;
-                let scores = (q.matmul(&k.t()?)? * self.scaling)?.broadcast_add(mask)?;
-                let ctx = softmax_matmul(&scores, v)?;
-                let ctx = ctx.transpose(1, 2)?.reshape((rows, 1, heads * hd))?;
-                self.out.forward(&ctx)
+        let (rows, heads, t, head_dim) = q.dims4()?;
+        let (sources, _, _, len) = k.dims4()?;
+        let identity: Vec<u32>;
+        let row_source = match row_source {
+            Some(r) => r,
+            None => {
+                identity = (0..rows as u32).collect();
+                &identity
             }
-            RowLayout::Gather(idx) => self.attend(
-                q,
-                &k.index_select(idx, 0)?,
-                &v.index_select(idx, 0)?,
-                Some(&mask.index_select(idx, 0)?),
-            ),
-        }
+        };
+        let mut inputs = vec![q.contiguous()?, k.contiguous()?, v.contiguous()?];
+        inputs.extend(mask.map(Tensor::contiguous).transpose()?);
+        let ctx = with_f32_slices(&inputs, |slices| {
+            attention::attend(
+                &Queries {
+                    data: slices[0],
+                    rows,
+                    heads,
+                    len: t,
+                    head_dim,
+                },
+                &KeyValues {
+                    keys_t: slices[1],
+                    values: slices[2],
+                    sources,
+                    len,
+                    mask: slices.get(3).copied(),
+                },
+                row_source,
+                self.scaling as f32,
+            )
+        })?;
+        let ctx = Tensor::from_vec(ctx, (rows, t, heads * head_dim), q.device())?;
+        self.out.forward(&ctx)
     }
 }
 
-/// `softmax(scores)·v` in the order of PyTorch's CPU `scaled_dot_product_attention` (what
-/// transformers uses by default): `exp(s - max)` is multiplied by `v` unnormalized and the product is
-/// divided by the row sums afterwards. Normalizing first (eager attention, candle's example) rounds
-/// differently; on the fixture's std-2 weights that flipped a greedy near-tie (`long-120-words`,
-/// 59/60 greedy outputs, as PyTorch's eager attention does too) — this order gives 60/60.
-fn softmax_matmul(scores: &Tensor, v: &Tensor) -> Result<Tensor> {
-    let max = scores.max_keepdim(candle_core::D::Minus1)?;
-    let unnormalized = scores.broadcast_sub(&max)?.exp()?;
-    let sum = unnormalized.sum_keepdim(candle_core::D::Minus1)?;
-    Ok(unnormalized.matmul(v)?.broadcast_div(&sum)?)
+/// Calls `f` with the float32 values of contiguous CPU tensors, borrowed in place.
+fn with_f32_slices<R>(tensors: &[Tensor], f: impl FnOnce(&[&[f32]]) -> Result<R>) -> Result<R> {
+    let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
+    let mut slices = Vec::with_capacity(tensors.len());
+    for ((storage, layout), t) in guards.iter().zip(tensors) {
+        if !layout.is_contiguous() {
+            return Err(Seq2SeqError::Other(
+                "internal: attention input is not contiguous".into(),
+            ));
+        }
+        let Storage::Cpu(cpu) = &**storage else {
+            return Err(Seq2SeqError::Other(
+                "Marian models run on the CPU only".into(),
+            ));
+        };
+        let start = layout.start_offset();
+        slices.push(&cpu.as_slice::<f32>()?[start..start + t.elem_count()]);
+    }
+    f(&slices)
 }
 
 #[derive(Debug)]
@@ -790,40 +808,18 @@ struct DecoderLayer {
 struct BatchState {
     /// `[sources, 1, 1, src_len]`: 0 for tokens, -inf for padding.
     mask: Tensor,
-    /// Per decoder layer: cross-attention keys and values `[sources, heads, src_len, head_dim]`.
+    /// Per decoder layer: cross-attention keys `[sources, heads, head_dim, src_len]` (transposed, see
+    /// [`Attention::split_keys`]) and values `[sources, heads, src_len, head_dim]`.
     cross: Vec<(Tensor, Tensor)>,
     /// The source of each decoder row.
     row_source: Vec<u32>,
-    /// Per decoder layer: self-attention keys and values so far `[rows, heads, step, head_dim]`.
+    /// Per decoder layer: self-attention keys `[rows, heads, head_dim, step]` and values `[rows,
+    /// heads, step, head_dim]` so far.
     past: Vec<Option<(Tensor, Tensor)>>,
     step: usize,
 }
 
-/// How decoder rows map onto the sources of a [`BatchState`].
-enum RowLayout {
-    /// Row r reads source r / group (group 1: one row per source).
-    Grouped(usize),
-    /// Anything else: gather the sources per row.
-    Gather(Tensor),
-}
-
 impl BatchState {
-    fn layout(&self, device: &Device) -> Result<RowLayout> {
-        let sources = self.mask.dim(0)?;
-        let rows = self.row_source.len();
-        if sources > 0 && rows % sources == 0 {
-            let group = rows / sources;
-            if (0..rows).all(|r| self.row_source[r] as usize == r / group) {
-                return Ok(RowLayout::Grouped(group));
-            }
-        }
-        Ok(RowLayout::Gather(Tensor::from_slice(
-            &self.row_source,
-            rows,
-            device,
-        )?))
-    }
-
     /// Drops the sources no row reads any more and renumbers `row_source`.
     fn compact_sources(&mut self, device: &Device) -> Result<()> {
         let sources = self.mask.dim(0)?;
@@ -1143,7 +1139,7 @@ impl MarianModel {
         let mask = mask_bias(attention_mask)?;
         for layer in &self.encoder {
             let (q, k, v) = layer.attn.queries_keys_values(&x)?;
-            let h = layer.attn.attend(&q, &k, &v, Some(&mask))?;
+            let h = layer.attn.attend(&q, &k, &v, Some(&mask), None)?;
             x = layer.attn_norm.forward(&(x + h)?)?;
             let h = layer.ffn.forward(&x)?;
             x = layer.ffn_norm.forward(&(x + h)?)?;
@@ -1153,7 +1149,8 @@ impl MarianModel {
 }
 
 impl MarianModel {
-    /// Per decoder layer, cross-attention keys/values `[batch, heads, width, head_dim]` of a
+    /// Per decoder layer, cross-attention keys `[batch, heads, head_dim, width]` and values `[batch,
+    /// heads, width, head_dim]` of a
     /// right-padded batch, computed input by input at its own length: the encoder and the key/value
     /// projections never run on padding (a batch of segments padded to its longest one otherwise
     /// spends most of its encoder time there). Padded positions hold zeros; the mask hides them.
@@ -1171,7 +1168,7 @@ impl MarianModel {
             let hidden = self.encoder_hidden(&ids, &mask)?;
             for (layer, (ks, vs)) in self.decoder.iter().zip(per_layer.iter_mut()) {
                 let (k, v) = layer.cross_attn.keys_values(&hidden)?;
-                ks.push(k.pad_with_zeros(2, 0, width - len)?);
+                ks.push(k.pad_with_zeros(3, 0, width - len)?);
                 vs.push(v.pad_with_zeros(2, 0, width - len)?);
             }
         }
@@ -1255,7 +1252,6 @@ impl Seq2SeqModel for MarianModel {
                 state.row_source.len()
             )));
         }
-        let layout = state.layout(&self.device)?;
         let ids = Tensor::from_slice(tokens, rows, &self.device)?;
         let emb = self.decoder_embed.lookup(&ids)?.reshape((rows, 1, ()))?;
         let pos = self.positions.narrow(0, state.step, 1)?;
@@ -1263,17 +1259,18 @@ impl Seq2SeqModel for MarianModel {
         for (i, layer) in self.decoder.iter().enumerate() {
             let (q, k, v) = layer.self_attn.queries_keys_values(&x)?;
             let (k, v) = match state.past[i].take() {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 3)?, Tensor::cat(&[&pv, &v], 2)?),
                 None => (k, v),
             };
-            let h = layer.self_attn.attend(&q, &k, &v, None)?;
+            let h = layer.self_attn.attend(&q, &k, &v, None, None)?;
             state.past[i] = Some((k, v));
             x = layer.self_norm.forward(&(x + h)?)?;
             let q = layer.cross_attn.query(&x)?;
             let (ck, cv) = &state.cross[i];
-            let h = layer
-                .cross_attn
-                .attend_sources(&q, ck, cv, &state.mask, &layout)?;
+            let h =
+                layer
+                    .cross_attn
+                    .attend(&q, ck, cv, Some(&state.mask), Some(&state.row_source))?;
             x = layer.cross_norm.forward(&(x + h)?)?;
             let h = layer.ffn.forward(&x)?;
             x = layer.ffn_norm.forward(&(x + h)?)?;
