@@ -74,8 +74,8 @@ fn argmax(v: &[f32]) -> usize {
 /// vectors within 1e-4 (greedy 60/60), `eager` 20/20 (greedy 59/60), eager with sdpa's softmax order
 /// (as oerkit computes it) 18/20 (greedy 60/60), the same model with its Linear layers evaluated row by row
 /// (same MKL, gemv instead of gemm) 13/20 (worst 2e-2), correctly rounded Linear layers 9/20, float64
-/// 9/20 (worst 1e-2). Our candle products round differently from MKL's, so we meet 1e-4 on 16/20
-/// (worst 1.7e-3); scaling the queries before `q·kᵀ` instead of the scores (transformers 4.x order)
+/// 9/20 (worst 1e-2). Our products (candle's gemm for the Linear layers, multiply-add chains in
+/// attention) round differently from MKL's, so we meet 1e-4 on 17/20 (worst 1.3e-3); scaling the queries before `q·kᵀ` instead of the scores (transformers 4.x order)
 /// made it 11/20 (2e-2) — PyTorch patched the same way gives 11/20 too. Bound for every value: 5e-3.
 fn check_close(got: &[f32], expected: &[f32], what: &str) -> bool {
     assert_eq!(got.len(), expected.len(), "{what}");
@@ -201,9 +201,9 @@ fn encoder_states_and_first_step_logits_match() {
         }
         ckpt.model.reset();
     }
-    // Measured: 16 of the 20 logit vectors agree to 1e-4 everywhere (all 20 pick the same argmax).
+    // Measured: 17 of the 20 logit vectors agree to 1e-4 everywhere (all 20 pick the same argmax).
     assert!(
-        within >= 16,
+        within >= 17,
         "only {within}/{vectors} logit vectors within 1e-4"
     );
 }
