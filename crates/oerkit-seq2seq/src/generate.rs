@@ -10,7 +10,8 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::cpu::with_f32_slices;
+use crate::error::{Result, Seq2SeqError};
 
 /// The generation-relevant facts of a checkpoint (config.json / generation_config.json).
 #[derive(Debug, Clone, PartialEq)]
@@ -156,37 +157,42 @@ impl<'a> StepRules<'a> {
         }
     }
 
-    /// Applies the processors in place to one row of scores.
-    fn apply(&self, scores: &mut [f32]) {
+    /// The processed score of token `t` whose unprocessed score is `value` (what [`Self::apply`]
+    /// leaves there).
+    #[inline]
+    fn processed(&self, t: usize, value: f32) -> f32 {
         if let Some(forced) = self.forced {
-            scores.fill(f32::NEG_INFINITY);
-            if let Some(s) = scores.get_mut(forced as usize) {
-                *s = 0.0;
-            }
-            return;
+            return if t == forced as usize {
+                0.0
+            } else {
+                f32::NEG_INFINITY
+            };
         }
-        for &id in self.banned {
-            if let Some(s) = scores.get_mut(id as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-        if self.ban_eos {
-            if let Some(s) = scores.get_mut(self.eos as usize) {
-                *s = f32::NEG_INFINITY;
-            }
+        if self.banned.contains(&(t as u32)) || (self.ban_eos && t == self.eos as usize) {
+            f32::NEG_INFINITY
+        } else {
+            value
         }
     }
-}
 
-/// First index of the maximum, like `torch.argmax`.
-fn argmax(scores: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for (i, &s) in scores.iter().enumerate() {
-        if s > scores[best] {
-            best = i;
+    /// First index of the maximum processed score of a row of unprocessed scores, like
+    /// `torch.argmax` after the processors. Processing only lowers scores, so a score that does not
+    /// beat the best so far unprocessed cannot beat it processed: most of the row costs a compare.
+    fn argmax(&self, row: &[f32]) -> u32 {
+        let Some(&first) = row.first() else {
+            return 0;
+        };
+        let (mut best, mut best_score) = (0, self.processed(0, first));
+        for (t, &x) in row.iter().enumerate().skip(1) {
+            if x > best_score {
+                let s = self.processed(t, x);
+                if s > best_score {
+                    (best, best_score) = (t, s);
+                }
+            }
         }
+        best as u32
     }
-    best as u32
 }
 
 fn greedy(
@@ -202,14 +208,19 @@ fn greedy(
     let mut last: Vec<u32> = vec![cfg.decoder_start_token_id; batch];
     let mut cur_len = 1;
     while cur_len < max_length && !active.is_empty() {
-        let logits = model.decode_step(&last)?.to_vec2::<f32>()?;
+        let logits = model.decode_step(&last)?.contiguous()?;
+        let width = logits.dim(1)?;
         let rules = StepRules::new(cfg, opts, cur_len, max_length);
+        let tokens: Vec<u32> = with_f32_slices(std::slice::from_ref(&logits), |s| {
+            Ok(s[0]
+                .par_chunks(width)
+                .map(|row| rules.argmax(row))
+                .collect())
+        })?;
         let mut keep = Vec::with_capacity(active.len());
         let mut next_active = Vec::with_capacity(active.len());
         last.clear();
-        for (row, mut scores) in logits.into_iter().enumerate() {
-            rules.apply(&mut scores);
-            let token = argmax(&scores);
+        for (row, token) in tokens.into_iter().enumerate() {
             let item = active[row];
             outputs[item].push(token);
             if token != cfg.eos_token_id {
@@ -245,13 +256,85 @@ struct BeamItem {
     done: bool,
 }
 
-fn log_softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-    let log_sum = sum.ln();
-    for x in row.iter_mut() {
-        *x = *x - max - log_sum;
+/// `Σ exp(x - max)` over a row (x ≤ max), eight running sums at a time.
+///
+/// By hand because libm's `expf` is a call per value that the compiler cannot vectorize: over a
+/// 58k-token vocabulary this sum was most of beam search's own work. The exponential is Cephes'
+/// `expf` (Cody-Waite reduction, degree-6 polynomial, within 2 ulp on the range used), written
+/// branch-free so that the loop vectorizes.
+fn exp_sum(row: &[f32], max: f32) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += exp_nonpositive(x - max);
+        }
     }
+    let mut sum = lanes.iter().sum::<f32>();
+    for &x in rest {
+        sum += exp_nonpositive(x - max);
+    }
+    sum
+}
+
+/// `exp(x)` for `x ≤ 0` (below -87 it returns exp(-87) ≈ 1.6e-38 instead of a denormal or 0).
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding 1.5·2^23 rounds to an integer in the low mantissa bits (round to nearest even).
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.max(-87.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+/// The `limit` best `(log_softmax(row)[t] processed + base, beam * vocab + t)`, best first, ties to
+/// the lower index (what pushing every token in order through [`push_top`] keeps). The log-softmax
+/// is `x - max - ln Σ exp(x - max)`, evaluated only for tokens that can enter: every step of it is
+/// monotone, so once the list is full a token whose raw score is below the raw score of the worst
+/// entry cannot beat that entry (processing only lowers scores, and a tie does not enter).
+fn beam_row_candidates(
+    row: &[f32],
+    rules: &StepRules,
+    base: f32,
+    beam: usize,
+    limit: usize,
+) -> Vec<(f32, usize)> {
+    let vocab = row.len();
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = exp_sum(row, max).ln();
+    let mut cands: Vec<(f32, usize)> = Vec::with_capacity(limit + 1);
+    let mut threshold = f32::NEG_INFINITY;
+    // A forced step gives one token 0 whatever its raw score: no shortcut there.
+    let monotone = rules.forced.is_none();
+    for (t, &x) in row.iter().enumerate() {
+        if monotone && x < threshold {
+            continue;
+        }
+        let score = rules.processed(t, x - max - log_sum) + base;
+        push_top(&mut cands, limit, (score, beam * vocab + t));
+        if monotone && cands.len() == limit {
+            let (worst, idx) = cands[limit - 1];
+            // A worst entry ruled out by a processor says nothing about raw scores.
+            threshold = if worst.is_finite() {
+                row[idx - beam * vocab]
+            } else {
+                f32::NEG_INFINITY
+            };
+        }
+    }
+    cands
 }
 
 fn beam_search(
@@ -282,26 +365,29 @@ fn beam_search(
     let mut cur_len = 1;
     let mut last: Vec<u32> = vec![cfg.decoder_start_token_id; batch * k];
     while cur_len < max_length && !active.is_empty() {
-        let mut logits = model.decode_step(&last)?.to_vec2::<f32>()?;
+        let logits = model.decode_step(&last)?.contiguous()?;
+        if logits.dim(1)? != vocab {
+            return Err(Seq2SeqError::Other(format!(
+                "the model gave {} logits per row; its config says the vocabulary has {vocab}",
+                logits.dim(1)?
+            )));
+        }
         let rules = StepRules::new(cfg, opts, cur_len, max_length);
         // Each row's 2k best continuations, rows in parallel (the log-softmax and scan over the
         // vocabulary are most of a step's work outside the model). An item's 2k best over all its
         // beams are among its rows' 2k best, so merging those gives the same candidates.
-        let row_candidates: Vec<Vec<(f32, usize)>> = logits
-            .par_iter_mut()
-            .enumerate()
-            .map(|(row, scores)| {
-                let j = row % k;
-                log_softmax_in_place(scores);
-                rules.apply(scores);
-                let base = items[active[row / k]].running[j].1;
-                let mut cands = Vec::with_capacity(2 * k + 1);
-                for (t, &s) in scores.iter().enumerate() {
-                    push_top(&mut cands, 2 * k, (s + base, j * vocab + t));
-                }
-                cands
-            })
-            .collect();
+        let row_candidates: Vec<Vec<(f32, usize)>> =
+            with_f32_slices(std::slice::from_ref(&logits), |s| {
+                Ok(s[0]
+                    .par_chunks(vocab)
+                    .enumerate()
+                    .map(|(row, scores)| {
+                        let j = row % k;
+                        let base = items[active[row / k]].running[j].1;
+                        beam_row_candidates(scores, &rules, base, j, 2 * k)
+                    })
+                    .collect())
+            })?;
         let n_generated = cur_len as f32; // tokens after the start once this step's token is added
         let mut rows_next: Vec<u32> = Vec::new();
         let mut active_next = Vec::new();
@@ -459,25 +545,96 @@ mod tests {
             min_new_tokens: 2,
             ..Default::default()
         };
-        let mut s = vec![9.0, 1.0, 2.0, 10.0];
-        StepRules::new(&cfg, &opts, 1, 5).apply(&mut s);
-        assert_eq!(argmax(&s), 2);
-        let mut s = vec![9.0, 1.0, 2.0, 10.0];
-        StepRules::new(&cfg, &opts, 3, 5).apply(&mut s);
-        assert_eq!(argmax(&s), 0);
-        let mut s = vec![-9.0, 1.0, 2.0, 10.0];
-        StepRules::new(&cfg, &opts, 4, 5).apply(&mut s);
+        let s = [9.0, 1.0, 2.0, 10.0];
+        assert_eq!(StepRules::new(&cfg, &opts, 1, 5).argmax(&s), 2);
+        assert_eq!(StepRules::new(&cfg, &opts, 3, 5).argmax(&s), 0);
+        let s = [-9.0, 1.0, 2.0, 10.0];
+        let last = StepRules::new(&cfg, &opts, 4, 5);
         assert_eq!(
-            s,
+            processed(&last, &s),
             vec![0.0, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY]
         );
+        assert_eq!(last.argmax(&s), 0);
         // Without a forced EOS the last step is an ordinary one.
         let unforced = Seq2SeqConfig {
             forced_eos_token_id: None,
             ..cfg
         };
-        let mut s = vec![-9.0, 1.0, 2.0, 10.0];
-        StepRules::new(&unforced, &opts, 4, 5).apply(&mut s);
-        assert_eq!(argmax(&s), 2);
+        assert_eq!(StepRules::new(&unforced, &opts, 4, 5).argmax(&s), 2);
+    }
+
+    fn processed(rules: &StepRules, row: &[f32]) -> Vec<f32> {
+        row.iter()
+            .enumerate()
+            .map(|(t, &x)| rules.processed(t, x))
+            .collect()
+    }
+
+    /// The unshortened computation: log-softmax of the whole row, processors, every token pushed.
+    fn all_candidates(
+        row: &[f32],
+        rules: &StepRules,
+        base: f32,
+        beam: usize,
+        limit: usize,
+    ) -> Vec<(f32, usize)> {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_sum = exp_sum(row, max).ln();
+        let log_probs: Vec<f32> = row.iter().map(|&x| x - max - log_sum).collect();
+        let mut cands = Vec::new();
+        for (t, s) in processed(rules, &log_probs).into_iter().enumerate() {
+            push_top(&mut cands, limit, (s + base, beam * row.len() + t));
+        }
+        cands
+    }
+
+    #[test]
+    fn exp_nonpositive_is_within_two_ulp_of_exp() {
+        for i in 0..=86_900 {
+            let x = -(i as f32) * 1e-3;
+            let (got, want) = (exp_nonpositive(x), (x as f64).exp());
+            let ulp = (want as f32).to_bits().abs_diff(got.to_bits());
+            assert!(ulp <= 2, "exp({x}): {got} vs {want} ({ulp} ulp)");
+        }
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert!(exp_nonpositive(-1e4) > 0.0);
+        assert!(exp_nonpositive(f32::NEG_INFINITY) > 0.0);
+    }
+
+    /// The shortcut in `beam_row_candidates` keeps exactly what pushing every token keeps: rows with
+    /// many ties (scores on a coarse grid), banned tokens among the best, EOS banned, a forced step.
+    #[test]
+    fn beam_row_candidates_equal_the_full_scan() {
+        let cfg = Seq2SeqConfig {
+            decoder_start_token_id: 7,
+            eos_token_id: 0,
+            pad_token_id: 7,
+            vocab_size: 40,
+            max_length: 10,
+            bad_words_ids: vec![7, 3],
+            forced_eos_token_id: Some(0),
+        };
+        let opts = GenerateOptions {
+            min_new_tokens: 2,
+            ..Default::default()
+        };
+        let mut state = 12345u32;
+        for case in 0..300 {
+            let row: Vec<f32> = (0..40)
+                .map(|_| {
+                    state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+                    ((state >> 24) % 9) as f32 * 0.5
+                })
+                .collect();
+            let cur_len = 1 + case % 4; // 1-2: EOS banned, 3: ordinary, 4: forced
+            let rules = StepRules::new(&cfg, &opts, cur_len, 5);
+            for (limit, base, beam) in [(8, -1.5, 2), (3, 0.0, 0), (40, -0.25, 1)] {
+                assert_eq!(
+                    beam_row_candidates(&row, &rules, base, beam, limit),
+                    all_candidates(&row, &rules, base, beam, limit),
+                    "case {case} limit {limit}"
+                );
+            }
+        }
     }
 }

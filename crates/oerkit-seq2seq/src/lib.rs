@@ -7,6 +7,7 @@
 //! (placeholder spans); only the CLI and the benches depend on it.
 
 mod attention;
+mod cpu;
 pub mod engine;
 pub mod error;
 pub mod generate;

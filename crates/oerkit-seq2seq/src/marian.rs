@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{DType, Device, Module, Storage, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use oerkit_qmatmul::{Activations, BlockMatrix};
 use serde::Deserialize;
 
 use crate::attention::{self, KeyValues, Queries};
+use crate::cpu::with_f32_slices;
 use crate::error::{read_json, Result, Seq2SeqError};
 use crate::generate::{Seq2SeqConfig, Seq2SeqModel};
 use crate::sentencepiece::SpmModel;
@@ -747,27 +748,6 @@ impl Attention {
         let ctx = Tensor::from_vec(ctx, (rows, t, heads * head_dim), q.device())?;
         self.out.forward(&ctx)
     }
-}
-
-/// Calls `f` with the float32 values of contiguous CPU tensors, borrowed in place.
-fn with_f32_slices<R>(tensors: &[Tensor], f: impl FnOnce(&[&[f32]]) -> Result<R>) -> Result<R> {
-    let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
-    let mut slices = Vec::with_capacity(tensors.len());
-    for ((storage, layout), t) in guards.iter().zip(tensors) {
-        if !layout.is_contiguous() {
-            return Err(Seq2SeqError::Other(
-                "internal: attention input is not contiguous".into(),
-            ));
-        }
-        let Storage::Cpu(cpu) = &**storage else {
-            return Err(Seq2SeqError::Other(
-                "Marian models run on the CPU only".into(),
-            ));
-        };
-        let start = layout.start_offset();
-        slices.push(&cpu.as_slice::<f32>()?[start..start + t.elem_count()]);
-    }
-    f(&slices)
 }
 
 #[derive(Debug)]
