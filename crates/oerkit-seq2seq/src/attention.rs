@@ -26,13 +26,15 @@ pub(crate) struct Queries<'a> {
     pub head_dim: usize,
 }
 
-/// Keys transposed `[sources, heads, head_dim, len]`, values `[sources, heads, len, head_dim]` and
-/// an optional additive mask `[sources, len]` (0 for a token, -inf for padding).
+/// Keys transposed `[sources, heads, head_dim, capacity]`, values `[sources, heads, capacity,
+/// head_dim]`, of which the first `len` positions are attended to, and an optional additive mask
+/// `[sources, len]` (0 for a token, -inf for padding).
 pub(crate) struct KeyValues<'a> {
     pub keys_t: &'a [f32],
     pub values: &'a [f32],
     pub sources: usize,
     pub len: usize,
+    pub capacity: usize,
     pub mask: Option<&'a [f32]>,
 }
 
@@ -46,7 +48,7 @@ pub(crate) fn attend(
     scale: f32,
 ) -> Result<Vec<f32>> {
     let (heads, d) = (q.heads, q.head_dim);
-    let kv_size = kv.sources * heads * kv.len * d;
+    let kv_size = kv.sources * heads * kv.capacity * d;
     if q.data.len() != q.rows * heads * q.len * d
         || kv.keys_t.len() != kv_size
         || kv.values.len() != kv_size
@@ -54,6 +56,7 @@ pub(crate) fn attend(
         || source_of_row.len() != q.rows
         || source_of_row.iter().any(|&s| s as usize >= kv.sources)
         || kv.len == 0
+        || kv.len > kv.capacity
     {
         return Err(Seq2SeqError::Other(format!(
             "attention shapes disagree: queries [{}, {heads}, {}, {d}] ({} values), keys/values \
@@ -92,11 +95,11 @@ pub(crate) fn attend(
             let mask = kv.mask.map(|m| &m[source * kv.len..][..n]);
             for (h, out) in out.chunks_exact_mut(d).enumerate() {
                 let query = &q.data[((row * heads + h) * q.len + position) * d..][..d];
-                let block = (source * heads + h) * kv.len * d;
+                let block = (source * heads + h) * kv.capacity * d;
                 let head = Head {
                     query,
-                    keys_t: &kv.keys_t[block..block + kv.len * d],
-                    stride: kv.len,
+                    keys_t: &kv.keys_t[block..block + kv.capacity * d],
+                    stride: kv.capacity,
                     values: &kv.values[block..block + n * d],
                     mask,
                     scale,
@@ -116,6 +119,116 @@ pub(crate) fn attend(
         },
     );
     Ok(out)
+}
+
+/// A decoder's self-attention keys and values so far, per row, in the layout [`attend`] reads, with
+/// room to grow: a step writes its keys and values in place (doubling the room when full) instead of
+/// concatenating a copy of the whole cache, and beam search's reordering copies each kept row once.
+#[derive(Debug, Clone)]
+pub(crate) struct SelfCache {
+    /// `[rows, heads, head_dim, capacity]`
+    keys_t: Vec<f32>,
+    /// `[rows, heads, capacity, head_dim]`
+    values: Vec<f32>,
+    rows: usize,
+    heads: usize,
+    head_dim: usize,
+    capacity: usize,
+    len: usize,
+}
+
+impl SelfCache {
+    pub fn new(rows: usize, heads: usize, head_dim: usize) -> Self {
+        Self {
+            keys_t: Vec::new(),
+            values: Vec::new(),
+            rows,
+            heads,
+            head_dim,
+            capacity: 0,
+            len: 0,
+        }
+    }
+
+    /// Appends one position: `keys` and `values` are `[rows, heads, head_dim]` (a projection's
+    /// output for one decoder step).
+    pub fn push(&mut self, keys: &[f32], values: &[f32]) -> Result<()> {
+        let (heads, d) = (self.heads, self.head_dim);
+        let size = self.rows * heads * d;
+        if keys.len() != size || values.len() != size {
+            return Err(Seq2SeqError::Other(format!(
+                "self-attention cache of {} rows got {}/{} values for a step (expected {size})",
+                self.rows,
+                keys.len(),
+                values.len()
+            )));
+        }
+        if self.len == self.capacity {
+            self.grow((2 * self.capacity).max(8));
+        }
+        let (cap, at) = (self.capacity, self.len);
+        for (block, (k, v)) in keys.chunks_exact(d).zip(values.chunks_exact(d)).enumerate() {
+            let keys_t = &mut self.keys_t[block * d * cap..][..d * cap];
+            for (i, &x) in k.iter().enumerate() {
+                keys_t[i * cap + at] = x;
+            }
+            self.values[(block * cap + at) * d..][..d].copy_from_slice(v);
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    fn grow(&mut self, capacity: usize) {
+        let (d, old) = (self.head_dim, self.capacity);
+        let blocks = self.rows * self.heads;
+        let mut keys_t = vec![0f32; blocks * d * capacity];
+        let mut values = vec![0f32; blocks * capacity * d];
+        for b in 0..blocks {
+            for i in 0..d {
+                keys_t[(b * d + i) * capacity..][..self.len]
+                    .copy_from_slice(&self.keys_t[(b * d + i) * old..][..self.len]);
+            }
+            values[b * capacity * d..][..self.len * d]
+                .copy_from_slice(&self.values[b * old * d..][..self.len * d]);
+        }
+        (self.keys_t, self.values, self.capacity) = (keys_t, values, capacity);
+    }
+
+    /// Keeps rows `rows` (in that order, repeats allowed).
+    pub fn select(&mut self, rows: &[u32]) -> Result<()> {
+        if let Some(&bad) = rows.iter().find(|&&r| r as usize >= self.rows) {
+            return Err(Seq2SeqError::Other(format!(
+                "self-attention cache: row {bad} of {}",
+                self.rows
+            )));
+        }
+        let row_size = self.heads * self.head_dim * self.capacity;
+        let gather = |from: &[f32]| -> Vec<f32> {
+            let mut to = Vec::with_capacity(rows.len() * row_size);
+            for &r in rows {
+                to.extend_from_slice(&from[r as usize * row_size..][..row_size]);
+            }
+            to
+        };
+        if self.capacity > 0 {
+            self.keys_t = gather(&self.keys_t);
+            self.values = gather(&self.values);
+        }
+        self.rows = rows.len();
+        Ok(())
+    }
+
+    /// The cached positions as attention input (each row its own source).
+    pub fn key_values(&self) -> KeyValues<'_> {
+        KeyValues {
+            keys_t: &self.keys_t,
+            values: &self.values,
+            sources: self.rows,
+            len: self.len,
+            capacity: self.capacity,
+            mask: None,
+        }
+    }
 }
 
 fn has_fma() -> bool {
@@ -321,6 +434,7 @@ mod tests {
                 values: &vd,
                 sources,
                 len: tk,
+                capacity: tk,
                 mask: Some(&mask),
             },
             &source_of_row,
@@ -404,6 +518,7 @@ mod tests {
             values: &v,
             sources: 1,
             len,
+            capacity: len,
             mask: None,
         };
         let masked = KeyValues {
@@ -411,6 +526,7 @@ mod tests {
             values: &vp,
             sources: 1,
             len: padded,
+            capacity: padded,
             mask: Some(&mask),
         };
         let a = attend(&queries, &plain, &[0], 0.3).unwrap();
@@ -419,6 +535,69 @@ mod tests {
             a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
             b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         );
+    }
+
+    /// Pushing steps one by one (through growth and a beam reordering) gives the same attention as
+    /// the dense keys/values of the reordered history.
+    #[test]
+    fn self_cache_equals_dense_history() {
+        let (rows, heads, d, steps) = (3, 2, 4, 11);
+        let step_values: Vec<(Vec<f32>, Vec<f32>)> = (0..steps)
+            .map(|t| {
+                (
+                    values(rows * heads * d, 20 + t as u32),
+                    values(rows * heads * d, 40 + t as u32),
+                )
+            })
+            .collect();
+        let mut cache = SelfCache::new(rows, heads, d);
+        // Rows are reordered after step 9: new row r continues old row order[r].
+        let order = [2u32, 0, 0];
+        for (t, (k, v)) in step_values.iter().enumerate() {
+            cache.push(k, v).unwrap();
+            if t == 8 {
+                cache.select(&order).unwrap();
+            }
+        }
+        // Dense history of each final row: [heads, d, steps] keys, [heads, steps, d] values.
+        let mut keys_t = vec![0f32; rows * heads * d * steps];
+        let mut vals = vec![0f32; rows * heads * steps * d];
+        for r in 0..rows {
+            for (t, (k, v)) in step_values.iter().enumerate() {
+                let from = if t <= 8 { order[r] as usize } else { r };
+                for h in 0..heads {
+                    for i in 0..d {
+                        keys_t[((r * heads + h) * d + i) * steps + t] =
+                            k[(from * heads + h) * d + i];
+                    }
+                    vals[((r * heads + h) * steps + t) * d..][..d]
+                        .copy_from_slice(&v[(from * heads + h) * d..][..d]);
+                }
+            }
+        }
+        let q = values(rows * heads * d, 99);
+        let queries = Queries {
+            data: &q,
+            rows,
+            heads,
+            len: 1,
+            head_dim: d,
+        };
+        let dense = KeyValues {
+            keys_t: &keys_t,
+            values: &vals,
+            sources: rows,
+            len: steps,
+            capacity: steps,
+            mask: None,
+        };
+        let identity = [0, 1, 2];
+        assert_eq!(
+            attend(&queries, &cache.key_values(), &identity, 0.5).unwrap(),
+            attend(&queries, &dense, &identity, 0.5).unwrap()
+        );
+        assert!(cache.select(&[3]).is_err());
+        assert!(cache.push(&[0.0], &[0.0]).is_err());
     }
 
     #[test]
@@ -437,6 +616,7 @@ mod tests {
             values: &kv,
             sources: 1,
             len: 1,
+            capacity: 1,
             mask: None,
         };
         assert!(attend(&queries, &keys, &[1], 1.0).is_err());

@@ -16,7 +16,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use oerkit_qmatmul::{Activations, BlockMatrix};
 use serde::Deserialize;
 
-use crate::attention::{self, KeyValues, Queries};
+use crate::attention::{self, KeyValues, Queries, SelfCache};
 use crate::cpu::with_f32_slices;
 use crate::error::{read_json, Result, Seq2SeqError};
 use crate::generate::{Seq2SeqConfig, Seq2SeqModel};
@@ -713,8 +713,36 @@ impl Attention {
         mask: Option<&Tensor>,
         row_source: Option<&[u32]>,
     ) -> Result<Tensor> {
-        let (rows, heads, t, head_dim) = q.dims4()?;
         let (sources, _, _, len) = k.dims4()?;
+        let mut inputs = vec![k.contiguous()?, v.contiguous()?];
+        inputs.extend(mask.map(Tensor::contiguous).transpose()?);
+        with_f32_slices(&inputs, |s| {
+            let kv = KeyValues {
+                keys_t: s[0],
+                values: s[1],
+                sources,
+                len,
+                capacity: len,
+                mask: s.get(2).copied(),
+            };
+            self.attend_to(q, &kv, row_source)
+        })
+    }
+
+    /// Self-attention of one decoder step `x` `[rows, 1, d]`: its keys and values join `cache`, then
+    /// its queries attend to everything cached.
+    fn attend_step(&self, x: &Tensor, cache: &mut SelfCache) -> Result<Tensor> {
+        let [q, k, v] = forward_shared([&self.q, &self.k, &self.v], x)?;
+        // [rows, 1, heads * head_dim] is the cache's [rows, heads, head_dim] step layout.
+        with_f32_slices(&[k.contiguous()?, v.contiguous()?], |s| {
+            cache.push(s[0], s[1])
+        })?;
+        self.attend_to(&self.split(&q)?, &cache.key_values(), None)
+    }
+
+    /// [`attention::attend`] of split queries, then the output projection.
+    fn attend_to(&self, q: &Tensor, kv: &KeyValues, row_source: Option<&[u32]>) -> Result<Tensor> {
+        let (rows, heads, t, head_dim) = q.dims4()?;
         let identity: Vec<u32>;
         let row_source = match row_source {
             Some(r) => r,
@@ -723,24 +751,17 @@ impl Attention {
                 &identity
             }
         };
-        let mut inputs = vec![q.contiguous()?, k.contiguous()?, v.contiguous()?];
-        inputs.extend(mask.map(Tensor::contiguous).transpose()?);
-        let ctx = with_f32_slices(&inputs, |slices| {
+        let q = q.contiguous()?;
+        let ctx = with_f32_slices(std::slice::from_ref(&q), |s| {
             attention::attend(
                 &Queries {
-                    data: slices[0],
+                    data: s[0],
                     rows,
                     heads,
                     len: t,
                     head_dim,
                 },
-                &KeyValues {
-                    keys_t: slices[1],
-                    values: slices[2],
-                    sources,
-                    len,
-                    mask: slices.get(3).copied(),
-                },
+                kv,
                 row_source,
                 self.scaling as f32,
             )
@@ -793,9 +814,8 @@ struct BatchState {
     cross: Vec<(Tensor, Tensor)>,
     /// The source of each decoder row.
     row_source: Vec<u32>,
-    /// Per decoder layer: self-attention keys `[rows, heads, head_dim, step]` and values `[rows,
-    /// heads, step, head_dim]` so far.
-    past: Vec<Option<(Tensor, Tensor)>>,
+    /// Per decoder layer: self-attention keys and values so far.
+    past: Vec<SelfCache>,
     step: usize,
 }
 
@@ -1194,6 +1214,7 @@ impl Seq2SeqModel for MarianModel {
     }
 
     fn encode(&mut self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<()> {
+        let batch = input_ids.dim(0)?;
         let cross = match right_padded_lengths(attention_mask)? {
             Some(lengths) => self.cross_keys_values_unpadded(input_ids, &lengths)?,
             None => {
@@ -1207,8 +1228,12 @@ impl Seq2SeqModel for MarianModel {
         self.state = Some(BatchState {
             mask: mask_bias(attention_mask)?,
             cross,
-            row_source: (0..input_ids.dim(0)? as u32).collect(),
-            past: vec![None; self.decoder.len()],
+            row_source: (0..batch as u32).collect(),
+            past: self
+                .decoder
+                .iter()
+                .map(|l| SelfCache::new(batch, l.self_attn.heads, l.self_attn.head_dim))
+                .collect(),
             step: 0,
         });
         Ok(())
@@ -1237,13 +1262,7 @@ impl Seq2SeqModel for MarianModel {
         let pos = self.positions.narrow(0, state.step, 1)?;
         let mut x = (emb * self.embed_scale)?.broadcast_add(&pos)?;
         for (i, layer) in self.decoder.iter().enumerate() {
-            let (q, k, v) = layer.self_attn.queries_keys_values(&x)?;
-            let (k, v) = match state.past[i].take() {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 3)?, Tensor::cat(&[&pv, &v], 2)?),
-                None => (k, v),
-            };
-            let h = layer.self_attn.attend(&q, &k, &v, None, None)?;
-            state.past[i] = Some((k, v));
+            let h = layer.self_attn.attend_step(&x, &mut state.past[i])?;
             x = layer.self_norm.forward(&(x + h)?)?;
             let q = layer.cross_attn.query(&x)?;
             let (ck, cv) = &state.cross[i];
@@ -1276,10 +1295,8 @@ impl Seq2SeqModel for MarianModel {
         }
         state.row_source = row_source;
         state.compact_sources(&self.device)?;
-        let idx = Tensor::from_slice(rows, rows.len(), &self.device)?;
-        for (k, v) in state.past.iter_mut().flatten() {
-            *k = k.index_select(&idx, 0)?;
-            *v = v.index_select(&idx, 0)?;
+        for cache in &mut state.past {
+            cache.select(rows)?;
         }
         Ok(())
     }
