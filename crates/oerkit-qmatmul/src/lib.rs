@@ -559,34 +559,25 @@ impl QuantizedActivations {
     fn new(x: &[f32], rows: usize, cols: usize) -> Self {
         let blocks = rows * cols / BLOCK;
         let mut codes = vec![0i8; rows * cols];
-        let mut scales = Vec::with_capacity(blocks);
-        let mut sums = Vec::with_capacity(blocks);
-        let mut half_sums = Vec::with_capacity(2 * blocks);
-        for (values, out) in x.chunks_exact(BLOCK).zip(codes.chunks_exact_mut(BLOCK)) {
-            // Eight running maxima: a single `fold` is a serial chain of 32 dependent maxima.
-            let mut lanes = [0f32; 8];
-            for chunk in values.chunks_exact(8) {
-                for (m, v) in lanes.iter_mut().zip(chunk) {
-                    *m = m.max(v.abs());
-                }
-            }
-            let amax = lanes.iter().fold(0f32, |m, &v| m.max(v));
-            let d = amax / 127.0;
-            let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
-            for (c, &v) in out.iter_mut().zip(values) {
-                // Round half away from zero as llama.cpp's quantize_row_q8_0 (`roundf`), in a
-                // form that vectorizes (`f32::round` is a libm call without SSE4.1).
-                let scaled = v * inverse;
-                *c = (scaled + 0.5f32.copysign(scaled)) as i8;
-            }
-            let low: i32 = out[..16].iter().map(|&c| c as i32).sum();
-            let high: i32 = out[16..].iter().map(|&c| c as i32).sum();
-            // llama.cpp stores the activation scale as f16.
-            let d = half_round(d);
-            scales.push(d);
-            sums.push(d * (low + high) as f32);
-            half_sums.push(low);
-            half_sums.push(high);
+        let mut scales = vec![0f32; blocks];
+        let mut sums = vec![0f32; blocks];
+        let mut half_sums = vec![0i32; 2 * blocks];
+        // Rows in parallel once there is enough work to pay for the hand-off (a decoder step of a
+        // 32-row batch: 128 rows x 512; a single row stays on the calling thread).
+        let rows_per_task = (16_384 / cols.max(1)).max(1);
+        let chunk = rows_per_task * cols;
+        let block_chunk = chunk / BLOCK;
+        if rows > rows_per_task {
+            x.par_chunks(chunk)
+                .zip(codes.par_chunks_mut(chunk))
+                .zip(scales.par_chunks_mut(block_chunk))
+                .zip(sums.par_chunks_mut(block_chunk))
+                .zip(half_sums.par_chunks_mut(2 * block_chunk))
+                .for_each(|((((x, codes), scales), sums), half_sums)| {
+                    quantize_rows(x, codes, scales, sums, half_sums)
+                });
+        } else {
+            quantize_rows(x, &mut codes, &mut scales, &mut sums, &mut half_sums);
         }
         QuantizedActivations {
             rows,
@@ -597,6 +588,51 @@ impl QuantizedActivations {
             half_sums,
         }
     }
+}
+
+/// Quantizes whole rows, block by block (see [`quantize_block`]).
+fn quantize_rows(
+    x: &[f32],
+    codes: &mut [i8],
+    scales: &mut [f32],
+    sums: &mut [f32],
+    half_sums: &mut [i32],
+) {
+    let blocks = x.chunks_exact(BLOCK).zip(codes.chunks_exact_mut(BLOCK));
+    let outputs = scales
+        .iter_mut()
+        .zip(sums)
+        .zip(half_sums.chunks_exact_mut(2));
+    for ((values, out), ((scale, sum), halves)) in blocks.zip(outputs) {
+        (*scale, *sum, halves[0], halves[1]) = quantize_block(values, out);
+    }
+}
+
+/// Quantizes one block of 32 values into `out`; returns its scale, scale x code sum, and the code
+/// sums of its two halves.
+#[inline]
+fn quantize_block(values: &[f32], out: &mut [i8]) -> (f32, f32, i32, i32) {
+    // Eight running maxima: a single `fold` is a serial chain of 32 dependent maxima.
+    let mut lanes = [0f32; 8];
+    for chunk in values.chunks_exact(8) {
+        for (m, v) in lanes.iter_mut().zip(chunk) {
+            *m = m.max(v.abs());
+        }
+    }
+    let amax = lanes.iter().fold(0f32, |m, &v| m.max(v));
+    let d = amax / 127.0;
+    let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
+    for (c, &v) in out.iter_mut().zip(values) {
+        // Round half away from zero as llama.cpp's quantize_row_q8_0 (`roundf`), in a
+        // form that vectorizes (`f32::round` is a libm call without SSE4.1).
+        let scaled = v * inverse;
+        *c = (scaled + 0.5f32.copysign(scaled)) as i8;
+    }
+    let low: i32 = out[..16].iter().map(|&c| c as i32).sum();
+    let high: i32 = out[16..].iter().map(|&c| c as i32).sum();
+    // llama.cpp stores the activation scale as f16.
+    let d = half_round(d);
+    (d, d * (low + high) as f32, low, high)
 }
 
 /// Rounds an f32 to the nearest f16 value (ties to even), returned as f32.
@@ -954,6 +990,25 @@ mod tests {
         GgmlDType::Q4K,
         GgmlDType::Q6K,
     ];
+
+    /// Rows quantized in parallel (a large input) equal rows quantized one at a time.
+    #[test]
+    fn parallel_activation_quantization_equals_row_by_row() {
+        let (rows, cols) = (300, 128);
+        let x = sample(rows * cols, 3, 4.0);
+        let all = QuantizedActivations::new(&x, rows, cols);
+        for (r, row) in x.chunks_exact(cols).enumerate() {
+            let one = QuantizedActivations::new(row, 1, cols);
+            let blocks = cols / BLOCK;
+            assert_eq!(all.codes[r * cols..][..cols], one.codes[..]);
+            assert_eq!(all.scales[r * blocks..][..blocks], one.scales[..]);
+            assert_eq!(all.sums[r * blocks..][..blocks], one.sums[..]);
+            assert_eq!(
+                all.half_sums[r * 2 * blocks..][..2 * blocks],
+                one.half_sums[..]
+            );
+        }
+    }
 
     #[test]
     fn unpacking_reproduces_candle_dequantization() {
