@@ -563,8 +563,8 @@ impl QuantizedActivations {
         let mut sums = vec![0f32; blocks];
         let mut half_sums = vec![0i32; 2 * blocks];
         // Rows in parallel once there is enough work to pay for the hand-off (a decoder step of a
-        // 32-row batch: 128 rows x 512; a single row stays on the calling thread).
-        let rows_per_task = (16_384 / cols.max(1)).max(1);
+        // 32-row batch: 32 rows x 512; a single row stays on the calling thread).
+        let rows_per_task = (8_192 / cols.max(1)).max(1);
         let chunk = rows_per_task * cols;
         let block_chunk = chunk / BLOCK;
         if rows > rows_per_task {

@@ -15,6 +15,7 @@
 
 use rayon::prelude::*;
 
+use crate::cpu::exp_nonpositive;
 use crate::error::{Result, Seq2SeqError};
 
 /// Queries `[rows, heads, len, head_dim]`.
@@ -311,11 +312,11 @@ impl Head<'_> {
             }
             max = max.max(*s);
         }
-        let mut sum = 0f32;
+        // Two loops: the exponentials vectorize, the in-order sum does not.
         for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
+            *s = exp_nonpositive(*s - max);
         }
+        let sum = scores.iter().fold(0f32, |sum, &s| sum + s);
         let d = out.len();
         let mut c = 0;
         while c + 32 <= d {
