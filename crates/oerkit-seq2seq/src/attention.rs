@@ -27,16 +27,109 @@ pub(crate) struct Queries<'a> {
     pub head_dim: usize,
 }
 
-/// Keys transposed `[sources, heads, head_dim, capacity]`, values `[sources, heads, capacity,
-/// head_dim]`, of which the first `len` positions are attended to, and an optional additive mask
-/// `[sources, len]` (0 for a token, -inf for padding).
+/// Keys and values of every source: per source and head (heads one after another), keys transposed
+/// `[head_dim, stride]` and values `[stride, head_dim]`; [`Sources`] says where each source lies.
 pub(crate) struct KeyValues<'a> {
     pub keys_t: &'a [f32],
     pub values: &'a [f32],
-    pub sources: usize,
-    pub len: usize,
-    pub capacity: usize,
-    pub mask: Option<&'a [f32]>,
+    pub sources: Sources<'a>,
+}
+
+/// Where each source's positions lie in [`KeyValues`].
+pub(crate) enum Sources<'a> {
+    /// `count` sources of `capacity` positions each, of which the first `len` are attended to, with
+    /// an optional additive mask `[count, len]` (0 for a token, -inf for padding; trailing padding
+    /// is skipped, not computed).
+    Uniform {
+        count: usize,
+        len: usize,
+        capacity: usize,
+        mask: Option<&'a [f32]>,
+    },
+    /// Source `s` holds positions `starts[s]..starts[s + 1]`, every one attended to (sequences of
+    /// different lengths without padding).
+    Ragged { starts: &'a [usize] },
+}
+
+/// One source's place: its first position, positions stored, positions attended to, mask.
+struct Span<'a> {
+    first: usize,
+    stride: usize,
+    len: usize,
+    mask: Option<&'a [f32]>,
+}
+
+impl<'a> Sources<'a> {
+    pub fn count(&self) -> usize {
+        match self {
+            Sources::Uniform { count, .. } => *count,
+            Sources::Ragged { starts } => starts.len().saturating_sub(1),
+        }
+    }
+
+    /// Positions stored in all.
+    fn positions(&self) -> usize {
+        match self {
+            Sources::Uniform {
+                count, capacity, ..
+            } => count * capacity,
+            Sources::Ragged { starts } => starts.last().copied().unwrap_or(0),
+        }
+    }
+
+    fn spans(&self) -> Result<Vec<Span<'a>>> {
+        match *self {
+            Sources::Uniform {
+                count,
+                len,
+                capacity,
+                mask,
+            } => {
+                if len == 0 || len > capacity || mask.is_some_and(|m| m.len() != count * len) {
+                    return Err(Seq2SeqError::Other(format!(
+                        "attention over {count} sources of {len} positions (room for {capacity}) \
+                         with a mask of {} values",
+                        mask.map_or(0, <[f32]>::len)
+                    )));
+                }
+                Ok((0..count)
+                    .map(|s| {
+                        let mask = mask.map(|m| &m[s * len..(s + 1) * len]);
+                        // Trailing masked keys (right padding) are skipped: their weight exp(-inf)
+                        // is exactly 0, so leaving them out changes no bit of the result.
+                        let attended = mask.map_or(len, |m| {
+                            m.iter()
+                                .rposition(|&x| x != f32::NEG_INFINITY)
+                                .map_or(len, |last| last + 1)
+                        });
+                        Span {
+                            first: s * capacity,
+                            stride: capacity,
+                            len: attended,
+                            mask: mask.map(|m| &m[..attended]),
+                        }
+                    })
+                    .collect())
+            }
+            Sources::Ragged { starts } => starts
+                .windows(2)
+                .map(|w| {
+                    if w[1] <= w[0] {
+                        return Err(Seq2SeqError::Other(format!(
+                            "attention source of positions {}..{}",
+                            w[0], w[1]
+                        )));
+                    }
+                    Ok(Span {
+                        first: w[0],
+                        stride: w[1] - w[0],
+                        len: w[1] - w[0],
+                        mask: None,
+                    })
+                })
+                .collect(),
+        }
+    }
 }
 
 /// `softmax(q·kᵀ·scale + mask)·v` for every row, head and query position; row `r` attends to the keys
@@ -49,60 +142,46 @@ pub(crate) fn attend(
     scale: f32,
 ) -> Result<Vec<f32>> {
     let (heads, d) = (q.heads, q.head_dim);
-    let kv_size = kv.sources * heads * kv.capacity * d;
+    let sources = kv.sources.count();
+    let kv_size = kv.sources.positions() * heads * d;
     if q.data.len() != q.rows * heads * q.len * d
         || kv.keys_t.len() != kv_size
         || kv.values.len() != kv_size
-        || kv.mask.is_some_and(|m| m.len() != kv.sources * kv.len)
         || source_of_row.len() != q.rows
-        || source_of_row.iter().any(|&s| s as usize >= kv.sources)
-        || kv.len == 0
-        || kv.len > kv.capacity
+        || source_of_row.iter().any(|&s| s as usize >= sources)
     {
         return Err(Seq2SeqError::Other(format!(
-            "attention shapes disagree: queries [{}, {heads}, {}, {d}] ({} values), keys/values \
-             [{}, {heads}, {}, {d}] ({}/{} values), {} row sources",
+            "attention shapes disagree: queries [{}, {heads}, {}, {d}] ({} values), {sources} \
+             sources of {} positions ({}/{} key/value values), {} row sources",
             q.rows,
             q.len,
             q.data.len(),
-            kv.sources,
-            kv.len,
+            kv.sources.positions(),
             kv.keys_t.len(),
             kv.values.len(),
             source_of_row.len()
         )));
     }
-    // Trailing masked keys (right padding) are skipped: their weight exp(-inf) is exactly 0, so
-    // leaving them out changes no bit of the result, and a batch's sources are padded to its longest.
-    let unpadded: Vec<usize> = (0..kv.sources)
-        .map(|s| match kv.mask {
-            Some(m) => m[s * kv.len..(s + 1) * kv.len]
-                .iter()
-                .rposition(|&x| x != f32::NEG_INFINITY)
-                .map_or(kv.len, |last| last + 1),
-            None => kv.len,
-        })
-        .collect();
+    let spans = kv.sources.spans()?;
+    let longest = spans.iter().map(|s| s.len).max().unwrap_or(0);
     let width = heads * d;
     let mut out = vec![0f32; q.rows * q.len * width];
     let fma = has_fma();
     out.par_chunks_mut(width).enumerate().for_each_init(
-        || vec![0f32; kv.len],
+        || vec![0f32; longest],
         |scratch, (task, out)| {
             let (row, position) = (task / q.len, task % q.len);
-            let source = source_of_row[row] as usize;
-            let n = unpadded[source];
-            let scores = &mut scratch[..n];
-            let mask = kv.mask.map(|m| &m[source * kv.len..][..n]);
+            let span = &spans[source_of_row[row] as usize];
+            let scores = &mut scratch[..span.len];
             for (h, out) in out.chunks_exact_mut(d).enumerate() {
                 let query = &q.data[((row * heads + h) * q.len + position) * d..][..d];
-                let block = (source * heads + h) * kv.capacity * d;
+                let block = (span.first * heads + h * span.stride) * d;
                 let head = Head {
                     query,
-                    keys_t: &kv.keys_t[block..block + kv.capacity * d],
-                    stride: kv.capacity,
-                    values: &kv.values[block..block + n * d],
-                    mask,
+                    keys_t: &kv.keys_t[block..block + span.stride * d],
+                    stride: span.stride,
+                    values: &kv.values[block..block + span.len * d],
+                    mask: span.mask,
                     scale,
                 };
                 #[cfg(target_arch = "x86_64")]
@@ -224,12 +303,63 @@ impl SelfCache {
         KeyValues {
             keys_t: &self.keys_t,
             values: &self.values,
-            sources: self.rows,
-            len: self.len,
-            capacity: self.capacity,
-            mask: None,
+            sources: Sources::Uniform {
+                count: self.rows,
+                len: self.len,
+                capacity: self.capacity,
+                mask: None,
+            },
         }
     }
+}
+
+/// Keys and values of sequences packed one after another (`[tokens, heads * head_dim]` each, sequence
+/// `s` holding `lengths[s]` tokens) laid out for [`attend`] as [`Sources::Ragged`] with `starts` the
+/// running sums of `lengths`.
+pub(crate) fn ragged_keys_values(
+    keys: &[f32],
+    values: &[f32],
+    lengths: &[usize],
+    heads: usize,
+    head_dim: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let d = head_dim;
+    let tokens: usize = lengths.iter().sum();
+    if keys.len() != tokens * heads * d || values.len() != keys.len() {
+        return Err(Seq2SeqError::Other(format!(
+            "packed keys/values: {}/{} values for {tokens} tokens of {heads} x {d}",
+            keys.len(),
+            values.len()
+        )));
+    }
+    let mut keys_t = vec![0f32; keys.len()];
+    let mut laid_out = vec![0f32; values.len()];
+    let mut first = 0;
+    for &n in lengths {
+        for t in 0..n {
+            let token = (first + t) * heads * d;
+            for h in 0..heads {
+                let block = (first * heads + h * n) * d;
+                let (k, v) = (&keys[token + h * d..][..d], &values[token + h * d..][..d]);
+                for (i, &x) in k.iter().enumerate() {
+                    keys_t[block + i * n + t] = x;
+                }
+                laid_out[block + t * d..][..d].copy_from_slice(v);
+            }
+        }
+        first += n;
+    }
+    Ok((keys_t, laid_out))
+}
+
+/// `starts` of [`Sources::Ragged`]: 0 and the running sums of `lengths`.
+pub(crate) fn starts(lengths: &[usize]) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(lengths.iter().scan(0, |sum, &n| {
+            *sum += n;
+            Some(*sum)
+        }))
+        .collect()
 }
 
 fn has_fma() -> bool {
@@ -433,10 +563,12 @@ mod tests {
             &KeyValues {
                 keys_t: &kd,
                 values: &vd,
-                sources,
-                len: tk,
-                capacity: tk,
-                mask: Some(&mask),
+                sources: Sources::Uniform {
+                    count: sources,
+                    len: tk,
+                    capacity: tk,
+                    mask: Some(&mask),
+                },
             },
             &source_of_row,
             0.37,
@@ -517,18 +649,17 @@ mod tests {
         let plain = KeyValues {
             keys_t: &k,
             values: &v,
-            sources: 1,
-            len,
-            capacity: len,
-            mask: None,
+            sources: Sources::Ragged { starts: &[0, len] },
         };
         let masked = KeyValues {
             keys_t: &kp,
             values: &vp,
-            sources: 1,
-            len: padded,
-            capacity: padded,
-            mask: Some(&mask),
+            sources: Sources::Uniform {
+                count: 1,
+                len: padded,
+                capacity: padded,
+                mask: Some(&mask),
+            },
         };
         let a = attend(&queries, &plain, &[0], 0.3).unwrap();
         let b = attend(&queries, &masked, &[0], 0.3).unwrap();
@@ -587,10 +718,9 @@ mod tests {
         let dense = KeyValues {
             keys_t: &keys_t,
             values: &vals,
-            sources: rows,
-            len: steps,
-            capacity: steps,
-            mask: None,
+            sources: Sources::Ragged {
+                starts: &starts(&[steps; 3]),
+            },
         };
         let identity = [0, 1, 2];
         assert_eq!(
@@ -599,6 +729,25 @@ mod tests {
         );
         assert!(cache.select(&[3]).is_err());
         assert!(cache.push(&[0.0], &[0.0]).is_err());
+    }
+
+    #[test]
+    fn packed_sequences_are_laid_out_ragged() {
+        let (heads, d, lengths) = (2, 3, [2, 1]);
+        // Token t, head h, component i holds 100t + 10h + i.
+        let packed: Vec<f32> = (0..3)
+            .flat_map(|t| (0..heads * d).map(move |j| (100 * t + 10 * (j / d) + j % d) as f32))
+            .collect();
+        let (keys_t, values) = ragged_keys_values(&packed, &packed, &lengths, heads, d).unwrap();
+        // Sequence 0, head 1: keys [d, 2] = components of tokens 0 and 1.
+        assert_eq!(
+            keys_t[2 * d..4 * d],
+            [10.0, 110.0, 11.0, 111.0, 12.0, 112.0]
+        );
+        // Sequence 1 (token 2), head 1, values [1, d].
+        assert_eq!(values[(2 * heads + 1) * d..][..d], [210.0, 211.0, 212.0]);
+        assert_eq!(starts(&lengths), [0, 2, 3]);
+        assert!(ragged_keys_values(&packed, &packed, &[2, 2], heads, d).is_err());
     }
 
     #[test]
@@ -615,10 +764,7 @@ mod tests {
         let keys = KeyValues {
             keys_t: &kv,
             values: &kv,
-            sources: 1,
-            len: 1,
-            capacity: 1,
-            mask: None,
+            sources: Sources::Ragged { starts: &[0, 1] },
         };
         assert!(attend(&queries, &keys, &[1], 1.0).is_err());
         assert!(attend(&queries, &keys, &[0, 0], 1.0).is_err());

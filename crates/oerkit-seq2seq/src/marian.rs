@@ -16,7 +16,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use oerkit_qmatmul::{Activations, BlockMatrix};
 use serde::Deserialize;
 
-use crate::attention::{self, KeyValues, Queries, SelfCache};
+use crate::attention::{self, KeyValues, Queries, SelfCache, Sources};
 use crate::cpu::with_f32_slices;
 use crate::error::{read_json, Result, Seq2SeqError};
 use crate::generate::{Seq2SeqConfig, Seq2SeqModel};
@@ -720,12 +720,45 @@ impl Attention {
             let kv = KeyValues {
                 keys_t: s[0],
                 values: s[1],
-                sources,
-                len,
-                capacity: len,
-                mask: s.get(2).copied(),
+                sources: Sources::Uniform {
+                    count: sources,
+                    len,
+                    capacity: len,
+                    mask: s.get(2).copied(),
+                },
             };
             self.attend_to(q, &kv, row_source)
+        })
+    }
+
+    /// Self-attention of sequences packed token after token, `x` `[1, tokens, d]` (see
+    /// [`MarianModel::encode_packed`]): every token attends to the tokens of its own sequence.
+    fn attend_packed(&self, x: &Tensor, packing: &Packing) -> Result<Tensor> {
+        let tokens = packing.sequence_of.len();
+        let [q, k, v] = forward_shared([&self.q, &self.k, &self.v], x)?;
+        let (keys_t, values) = self.ragged_keys_values(&k, &v, &packing.lengths)?;
+        let kv = KeyValues {
+            keys_t: &keys_t,
+            values: &values,
+            sources: Sources::Ragged {
+                starts: &packing.starts,
+            },
+        };
+        // [1, tokens, heads * head_dim] is [tokens, heads, 1 position, head_dim].
+        let q = q.reshape((tokens, self.heads, 1, self.head_dim))?;
+        let h = self.attend_to(&q, &kv, Some(&packing.sequence_of))?;
+        Ok(h.reshape((1, tokens, ()))?)
+    }
+
+    /// Keys and values `[1, tokens, d]` of packed sequences in [`Sources::Ragged`] layout.
+    fn ragged_keys_values(
+        &self,
+        k: &Tensor,
+        v: &Tensor,
+        lengths: &[usize],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        with_f32_slices(&[k.contiguous()?, v.contiguous()?], |s| {
+            attention::ragged_keys_values(s[0], s[1], lengths, self.heads, self.head_dim)
         })
     }
 
@@ -771,6 +804,15 @@ impl Attention {
     }
 }
 
+/// Right-padded sequences packed token after token (padding left out).
+struct Packing {
+    lengths: Vec<usize>,
+    /// [`attention::starts`] of `lengths`.
+    starts: Vec<usize>,
+    /// The sequence of each packed token.
+    sequence_of: Vec<u32>,
+}
+
 #[derive(Debug)]
 struct FeedForward {
     fc1: Linear,
@@ -802,16 +844,17 @@ struct DecoderLayer {
     ffn_norm: LayerNorm,
 }
 
-/// Per-batch decoding state. The encoder side (mask, cross-attention keys and values) is kept once per
+/// Per-batch decoding state. The encoder side (cross-attention keys and values) is kept once per
 /// source input; decoder rows (beams) point at their source through `row_source`, so that beam search
 /// reordering rows copies only the small self-attention caches, not every layer's cross keys/values.
 #[derive(Debug, Clone)]
 struct BatchState {
-    /// `[sources, 1, 1, src_len]`: 0 for tokens, -inf for padding.
-    mask: Tensor,
-    /// Per decoder layer: cross-attention keys `[sources, heads, head_dim, src_len]` (transposed, see
-    /// [`Attention::split_keys`]) and values `[sources, heads, src_len, head_dim]`.
-    cross: Vec<(Tensor, Tensor)>,
+    /// Per decoder layer: cross-attention keys and values in [`attention`]'s layout.
+    cross: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Where each source lies in `cross`.
+    cross_sources: CrossSources,
+    /// Values per source position in `cross` (heads x head_dim).
+    position_size: usize,
     /// The source of each decoder row.
     row_source: Vec<u32>,
     /// Per decoder layer: self-attention keys and values so far.
@@ -819,10 +862,43 @@ struct BatchState {
     step: usize,
 }
 
+/// Where each source's cross-attention keys and values lie.
+#[derive(Debug, Clone)]
+enum CrossSources {
+    /// Right-padded inputs, kept without their padding ([`Sources::Ragged`]).
+    Ragged { starts: Vec<usize> },
+    /// Any other mask: every source `width` positions with the additive mask `[sources, width]`.
+    Padded { width: usize, mask: Vec<f32> },
+}
+
 impl BatchState {
+    fn cross_key_values(&self, layer: usize) -> KeyValues<'_> {
+        let (keys_t, values) = &self.cross[layer];
+        KeyValues {
+            keys_t,
+            values,
+            sources: match &self.cross_sources {
+                CrossSources::Ragged { starts } => Sources::Ragged { starts },
+                CrossSources::Padded { width, mask } => Sources::Uniform {
+                    count: mask.len() / (*width).max(1),
+                    len: *width,
+                    capacity: *width,
+                    mask: Some(mask),
+                },
+            },
+        }
+    }
+
+    fn source_count(&self) -> usize {
+        match &self.cross_sources {
+            CrossSources::Ragged { starts } => starts.len().saturating_sub(1),
+            CrossSources::Padded { width, mask } => mask.len() / (*width).max(1),
+        }
+    }
+
     /// Drops the sources no row reads any more and renumbers `row_source`.
-    fn compact_sources(&mut self, device: &Device) -> Result<()> {
-        let sources = self.mask.dim(0)?;
+    fn compact_sources(&mut self) -> Result<()> {
+        let sources = self.source_count();
         let mut used: Vec<u32> = self.row_source.clone();
         used.sort_unstable();
         used.dedup();
@@ -836,11 +912,37 @@ impl BatchState {
         for s in self.row_source.iter_mut() {
             *s = renumber[*s as usize];
         }
-        let idx = Tensor::from_slice(&used, used.len(), device)?;
-        self.mask = self.mask.index_select(&idx, 0)?;
+        // Each source's keys (and values) are one contiguous block of its positions.
+        let spans: Vec<(usize, usize)> = match &mut self.cross_sources {
+            CrossSources::Ragged { starts } => {
+                let spans: Vec<(usize, usize)> = used
+                    .iter()
+                    .map(|&s| (starts[s as usize], starts[s as usize + 1]))
+                    .collect();
+                *starts = attention::starts(&spans.iter().map(|(a, b)| b - a).collect::<Vec<_>>());
+                spans
+            }
+            CrossSources::Padded { width, mask } => {
+                let w = *width;
+                *mask = used
+                    .iter()
+                    .flat_map(|&s| mask[s as usize * w..][..w].to_vec())
+                    .collect();
+                used.iter()
+                    .map(|&s| (s as usize * w, (s as usize + 1) * w))
+                    .collect()
+            }
+        };
+        let size = self.position_size;
+        let gather = |from: &[f32]| -> Vec<f32> {
+            spans
+                .iter()
+                .flat_map(|&(a, b)| &from[a * size..b * size])
+                .copied()
+                .collect()
+        };
         for (k, v) in self.cross.iter_mut() {
-            *k = k.index_select(&idx, 0)?;
-            *v = v.index_select(&idx, 0)?;
+            (*k, *v) = (gather(k), gather(v));
         }
         Ok(())
     }
@@ -1149,33 +1251,66 @@ impl MarianModel {
 }
 
 impl MarianModel {
-    /// Per decoder layer, cross-attention keys `[batch, heads, head_dim, width]` and values `[batch,
-    /// heads, width, head_dim]` of a
-    /// right-padded batch, computed input by input at its own length: the encoder and the key/value
-    /// projections never run on padding (a batch of segments padded to its longest one otherwise
-    /// spends most of its encoder time there). Padded positions hold zeros; the mask hides them.
+    /// Per decoder layer, cross-attention keys and values of a right-padded batch in
+    /// [`Sources::Ragged`] layout, computed on its real tokens only (see [`Self::encode_packed`]): the
+    /// encoder, the key/value projections and attention never run on padding, and no padding is
+    /// stored (a batch of segments padded to its longest one otherwise spends most of its encoder
+    /// time and cache memory there).
     fn cross_keys_values_unpadded(
         &self,
         input_ids: &Tensor,
         lengths: &[usize],
-    ) -> Result<Vec<(Tensor, Tensor)>> {
-        let width = input_ids.dim(1)?;
-        let mut per_layer: Vec<(Vec<Tensor>, Vec<Tensor>)> =
-            vec![(Vec::new(), Vec::new()); self.decoder.len()];
-        for (row, &len) in lengths.iter().enumerate() {
-            let ids = input_ids.narrow(0, row, 1)?.narrow(1, 0, len)?;
-            let mask = Tensor::ones((1, len), DType::U32, &self.device)?;
-            let hidden = self.encoder_hidden(&ids, &mask)?;
-            for (layer, (ks, vs)) in self.decoder.iter().zip(per_layer.iter_mut()) {
-                let (k, v) = layer.cross_attn.keys_values(&hidden)?;
-                ks.push(k.pad_with_zeros(3, 0, width - len)?);
-                vs.push(v.pad_with_zeros(2, 0, width - len)?);
-            }
-        }
-        per_layer
-            .into_iter()
-            .map(|(ks, vs)| Ok((Tensor::cat(&ks, 0)?, Tensor::cat(&vs, 0)?)))
+    ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        let packing = Packing {
+            lengths: lengths.to_vec(),
+            starts: attention::starts(lengths),
+            sequence_of: (0..lengths.len() as u32)
+                .flat_map(|s| std::iter::repeat_n(s, lengths[s as usize]))
+                .collect(),
+        };
+        let hidden = self.encode_packed(input_ids, &packing)?;
+        self.decoder
+            .iter()
+            .map(|layer| {
+                let attn = &layer.cross_attn;
+                let [k, v] = forward_shared([&attn.k, &attn.v], &hidden)?;
+                attn.ragged_keys_values(&k, &v, lengths)
+            })
             .collect()
+    }
+
+    /// Encoder states `[1, tokens, d]` of right-padded inputs with every input's tokens packed one
+    /// after another: the projections and feed-forward layers run once over all real tokens (one
+    /// large product instead of one per input, and none over padding), attention stays within each
+    /// input.
+    fn encode_packed(&self, input_ids: &Tensor, packing: &Packing) -> Result<Tensor> {
+        let longest = packing.lengths.iter().copied().max().unwrap_or(0);
+        if longest > self.positions.dim(0)? {
+            return Err(Seq2SeqError::Other(format!(
+                "input of {longest} tokens exceeds the model's {} positions",
+                self.positions.dim(0)?
+            )));
+        }
+        let rows = input_ids.to_vec2::<u32>()?;
+        let mut ids = Vec::with_capacity(packing.sequence_of.len());
+        let mut positions = Vec::with_capacity(packing.sequence_of.len());
+        for (row, &len) in rows.iter().zip(&packing.lengths) {
+            ids.extend_from_slice(&row[..len]);
+            positions.extend(0..len as u32);
+        }
+        let tokens = ids.len();
+        let ids = Tensor::from_vec(ids, tokens, &self.device)?;
+        let positions = Tensor::from_vec(positions, tokens, &self.device)?;
+        let emb = self.encoder_embed.lookup(&ids)?;
+        let pos = self.positions.index_select(&positions, 0)?;
+        let mut x = ((emb * self.embed_scale)? + pos)?.reshape((1, tokens, ()))?;
+        for layer in &self.encoder {
+            let h = layer.attn.attend_packed(&x, packing)?;
+            x = layer.attn_norm.forward(&(x + h)?)?;
+            let h = layer.ffn.forward(&x)?;
+            x = layer.ffn_norm.forward(&(x + h)?)?;
+        }
+        Ok(x)
     }
 }
 
@@ -1214,20 +1349,36 @@ impl Seq2SeqModel for MarianModel {
     }
 
     fn encode(&mut self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<()> {
-        let batch = input_ids.dim(0)?;
-        let cross = match right_padded_lengths(attention_mask)? {
-            Some(lengths) => self.cross_keys_values_unpadded(input_ids, &lengths)?,
+        let (batch, width) = input_ids.dims2()?;
+        let (cross, cross_sources) = match right_padded_lengths(attention_mask)? {
+            Some(lengths) => (
+                self.cross_keys_values_unpadded(input_ids, &lengths)?,
+                CrossSources::Ragged {
+                    starts: attention::starts(&lengths),
+                },
+            ),
             None => {
                 let hidden = self.encoder_hidden(input_ids, attention_mask)?;
-                self.decoder
+                let cross = self
+                    .decoder
                     .iter()
-                    .map(|l| l.cross_attn.keys_values(&hidden))
-                    .collect::<Result<Vec<_>>>()?
+                    .map(|l| {
+                        let (k, v) = l.cross_attn.keys_values(&hidden)?;
+                        Ok((k.flatten_all()?.to_vec1()?, v.flatten_all()?.to_vec1()?))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let mask = mask_bias(attention_mask)?.flatten_all()?.to_vec1()?;
+                (cross, CrossSources::Padded { width, mask })
             }
         };
+        let position_size = self
+            .decoder
+            .first()
+            .map_or(0, |l| l.cross_attn.heads * l.cross_attn.head_dim);
         self.state = Some(BatchState {
-            mask: mask_bias(attention_mask)?,
             cross,
+            cross_sources,
+            position_size,
             row_source: (0..batch as u32).collect(),
             past: self
                 .decoder
@@ -1265,11 +1416,11 @@ impl Seq2SeqModel for MarianModel {
             let h = layer.self_attn.attend_step(&x, &mut state.past[i])?;
             x = layer.self_norm.forward(&(x + h)?)?;
             let q = layer.cross_attn.query(&x)?;
-            let (ck, cv) = &state.cross[i];
-            let h =
-                layer
-                    .cross_attn
-                    .attend(&q, ck, cv, Some(&state.mask), Some(&state.row_source))?;
+            let h = layer.cross_attn.attend_to(
+                &q,
+                &state.cross_key_values(i),
+                Some(&state.row_source),
+            )?;
             x = layer.cross_norm.forward(&(x + h)?)?;
             let h = layer.ffn.forward(&x)?;
             x = layer.ffn_norm.forward(&(x + h)?)?;
@@ -1294,7 +1445,7 @@ impl Seq2SeqModel for MarianModel {
             row_source.push(source);
         }
         state.row_source = row_source;
-        state.compact_sources(&self.device)?;
+        state.compact_sources()?;
         for cache in &mut state.past {
             cache.select(rows)?;
         }

@@ -314,6 +314,62 @@ fn batched_generation_equals_unbatched() {
     }
 }
 
+/// A mask that is not right padding (here left padding) keeps the padded positions and the mask: a
+/// row decodes the same in a batch as alone with the same padding, also after the other source is
+/// dropped (beam search's compaction of finished sources).
+#[test]
+fn left_padded_batches_decode_each_row_as_alone() {
+    let mut ckpt = load();
+    let rows = jsonl("greedy.jsonl");
+    let (a, b) = (ids(&rows[3]["input_ids"]), ids(&rows[10]["input_ids"]));
+    let width = a.len().max(b.len());
+    let left_pad = |x: &[u32]| -> (Vec<u32>, Vec<u32>) {
+        let pad = width - x.len();
+        let mut ids = vec![START; pad];
+        ids.extend_from_slice(x);
+        let mut mask = vec![0u32; pad];
+        mask.extend(std::iter::repeat_n(1u32, x.len()));
+        (ids, mask)
+    };
+    let tensor = |rows: &[&Vec<u32>]| {
+        let flat: Vec<u32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        candle_core::Tensor::from_vec(flat, (rows.len(), width), &Device::Cpu).unwrap()
+    };
+    let ((ia, ma), (ib, mb)) = (left_pad(&a), left_pad(&b));
+    assert!(ma[0] == 0 || mb[0] == 0, "one input must be padded");
+    let steps =
+        |model: &mut dyn Seq2SeqModel, ids: &[&Vec<u32>], masks: &[&Vec<u32>], keep: &[u32]| {
+            model.encode(&tensor(ids), &tensor(masks)).unwrap();
+            let mut logits = Vec::new();
+            let mut tokens = vec![START; ids.len()];
+            for step in 0..3 {
+                if step == 2 && keep.len() < tokens.len() {
+                    model.select_rows(keep).unwrap();
+                    tokens = keep.iter().map(|&r| tokens[r as usize]).collect();
+                }
+                let out: Vec<Vec<f32>> = model.decode_step(&tokens).unwrap().to_vec2().unwrap();
+                tokens = out.iter().map(|r| argmax(r) as u32).collect();
+                logits.push(out);
+            }
+            model.reset();
+            logits
+        };
+    let batched = steps(&mut ckpt.model, &[&ia, &ib], &[&ma, &mb], &[1]);
+    let alone_a = steps(&mut ckpt.model, &[&ia], &[&ma], &[0]);
+    let alone_b = steps(&mut ckpt.model, &[&ib], &[&mb], &[0]);
+    for step in 0..3 {
+        // Until step 2 both rows decode; then only input b's row is kept.
+        let b_row = if step < 2 { 1 } else { 0 };
+        if step < 2 {
+            assert!(max_abs_diff(&batched[step][0], &alone_a[step][0]) < 1e-4);
+        }
+        assert!(
+            max_abs_diff(&batched[step][b_row], &alone_b[step][0]) < 1e-4,
+            "step {step}"
+        );
+    }
+}
+
 #[test]
 fn q8_mode_decodes_every_input_to_a_well_formed_sequence() {
     // Quantisation changes logits; the fixture's random weights (std 2.0) make it a hard case (9/60
