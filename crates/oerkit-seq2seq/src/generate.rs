@@ -278,6 +278,12 @@ fn exp_sum(row: &[f32], max: f32) -> f32 {
     sum
 }
 
+/// `max` and `ln Σ exp(x - max)` of a row: its log-softmax is `x - max - ln Σ`.
+fn log_softmax_terms(row: &[f32]) -> (f32, f32) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    (max, exp_sum(row, max).ln())
+}
+
 /// The `limit` best `(log_softmax(row)[t] processed + base, beam * vocab + t)`, best first, ties to
 /// the lower index (what pushing every token in order through [`push_top`] keeps). The log-softmax
 /// is `x - max - ln Σ exp(x - max)`, evaluated only for tokens that can enter: every step of it is
@@ -291,8 +297,7 @@ fn beam_row_candidates(
     limit: usize,
 ) -> Vec<(f32, usize)> {
     let vocab = row.len();
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_sum = exp_sum(row, max).ln();
+    let (max, log_sum) = log_softmax_terms(row);
     let mut cands: Vec<(f32, usize)> = Vec::with_capacity(limit + 1);
     let mut threshold = f32::NEG_INFINITY;
     // A forced step gives one token 0 whatever its raw score: no shortcut there.
@@ -557,8 +562,7 @@ mod tests {
         beam: usize,
         limit: usize,
     ) -> Vec<(f32, usize)> {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let log_sum = exp_sum(row, max).ln();
+        let (max, log_sum) = log_softmax_terms(row);
         let log_probs: Vec<f32> = row.iter().map(|&x| x - max - log_sum).collect();
         let mut cands = Vec::new();
         for (t, s) in processed(rules, &log_probs).into_iter().enumerate() {
