@@ -10,8 +10,12 @@
 //! The arithmetic follows what transformers computes with PyTorch's CPU `scaled_dot_product_attention`,
 //! rounding step by rounding step where the order is known: each score is one fused multiply-add chain
 //! over the head dimension (a gemm micro-kernel's order), scaled after the product, the mask added,
-//! `exp(s - max)` multiplied by the values unnormalized (again one chain per output, over the keys) and
-//! divided by the row sum at the end.
+//! `exp(s - max)` (a vectorizable `expf` within 2 ulp, [`exp_nonpositive`]) multiplied by the values
+//! unnormalized (again one chain per output, over the keys) and divided by the row sum at the end.
+//!
+//! Layouts: keys are stored transposed (`[head_dim, positions]` per source and head) so that a query's
+//! scores against consecutive keys are contiguous vector operations; a decoder's self-attention
+//! history lives in a [`SelfCache`] that grows in place.
 
 use rayon::prelude::*;
 
