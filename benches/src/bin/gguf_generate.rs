@@ -14,25 +14,46 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use clap::{ArgAction, Parser};
+use oerkit_benches::{list_count, peak_rss_mib, process_cpu_seconds};
 use oerkit_gguf::{ChatMessage, GenerationConfig, GgufModel, LoadOptions};
 
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// CPU seconds (user + system, all threads) this process has used so far.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // Linux reports these in USER_HZ, 100 per second on every mainstream configuration.
-    Some(ticks / 100.0)
+/// GGUF generation speed of the oerkit engine: generated tokens/s and segments/s per batch size
+/// (and beam count), with peak RSS.
+#[derive(Parser)]
+#[command(args_override_self = true)]
+struct Args {
+    /// GGUF model file; default: the SmolLM2 file in the model cache ($OERKIT_MODELS, else
+    /// ~/.cache/oerkit/models).
+    #[arg(value_name = "MODEL.gguf")]
+    model: Option<PathBuf>,
+    /// Threads of the engine (set RAYON_NUM_THREADS to the same count).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    threads: usize,
+    /// Number of OpenStax statistics lines to translate.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    segments: usize,
+    /// Most tokens generated per segment.
+    #[arg(long, value_name = "N", default_value_t = 48)]
+    max_new_tokens: usize,
+    /// Batch sizes to time, comma-separated.
+    #[arg(long, value_name = "1,4,8,16", value_delimiter = ',', value_parser = list_count,
+          action = ArgAction::Set, default_value = "1,4,8,16")]
+    batches: Vec<usize>,
+    /// Beam counts to time, comma-separated (1: greedy).
+    #[arg(long, value_name = "1,2,4", value_delimiter = ',', value_parser = list_count,
+          action = ArgAction::Set, default_value = "1")]
+    beams: Vec<usize>,
+    /// Dequantize the weights to float32 on load.
+    #[arg(long)]
+    dequantize: bool,
+    /// Write the token-id prompts here as one JSON list of lists.
+    #[arg(long, value_name = "FILE")]
+    dump_prompts: Option<PathBuf>,
+    /// Write the generated ids of the first batch size (first beam count) here, in the same form.
+    #[arg(long, value_name = "FILE")]
+    dump_outputs: Option<PathBuf>,
 }
 
 fn default_model() -> PathBuf {
@@ -45,43 +66,22 @@ fn default_model() -> PathBuf {
 }
 
 fn main() -> Result<()> {
-    let mut model_path = None;
-    let mut threads = 2usize;
-    let mut segments = 16usize;
-    let mut max_new_tokens = 48usize;
-    let mut dump = None;
-    let mut dump_outputs = None;
-    let mut weights = oerkit_gguf::WeightFormat::Quantized;
-    let mut batches = vec![1usize, 4, 8, 16];
-    let mut beam_counts = vec![1usize];
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--threads" => threads = value("--threads")?.parse()?,
-            "--segments" => segments = value("--segments")?.parse()?,
-            "--max-new-tokens" => max_new_tokens = value("--max-new-tokens")?.parse()?,
-            "--dequantize" => weights = oerkit_gguf::WeightFormat::Dequantized,
-            "--dump-prompts" => dump = Some(PathBuf::from(value("--dump-prompts")?)),
-            "--dump-outputs" => dump_outputs = Some(PathBuf::from(value("--dump-outputs")?)),
-            "--batches" => {
-                batches = value("--batches")?
-                    .split(',')
-                    .map(|b| b.trim().parse::<usize>())
-                    .collect::<Result<_, _>>()
-                    .context("--batches takes a comma-separated list of batch sizes")?
-            }
-            "--beams" => {
-                beam_counts = value("--beams")?
-                    .split(',')
-                    .map(|b| b.trim().parse::<usize>())
-                    .collect::<Result<_, _>>()
-                    .context("--beams takes a comma-separated list of beam counts")?
-            }
-            other if other.starts_with("--") => bail!("unknown option {other}"),
-            path => model_path = Some(PathBuf::from(path)),
-        }
-    }
+    let Args {
+        model: model_path,
+        threads,
+        segments,
+        max_new_tokens,
+        batches,
+        beams: beam_counts,
+        dequantize,
+        dump_prompts: dump,
+        dump_outputs,
+    } = Args::parse();
+    let weights = if dequantize {
+        oerkit_gguf::WeightFormat::Dequantized
+    } else {
+        oerkit_gguf::WeightFormat::Quantized
+    };
     let model_path = model_path.unwrap_or_else(default_model);
     let corpus = oerkit_testkit::corpus("parallel/openstax-statistics/eng-spa.eng");
     let text = std::fs::read_to_string(&corpus)
@@ -143,11 +143,11 @@ fn main() -> Result<()> {
                 num_beams: beams,
                 ..GenerationConfig::default()
             };
-            let cpu_started = cpu_seconds();
+            let cpu_started = process_cpu_seconds();
             let started = Instant::now();
             let generations = model.generate_ids(&prompts, &config)?;
             let seconds = started.elapsed().as_secs_f64();
-            let cpu = match (cpu_started, cpu_seconds()) {
+            let cpu = match (cpu_started, process_cpu_seconds()) {
                 (Some(a), Some(b)) if b > a => b - a,
                 _ => f64::NAN,
             };

@@ -13,7 +13,27 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use clap::Parser;
+use oerkit_benches::DEFAULT_SACREBLEU_PYTHON;
 use oerkit_metrics::{Bleu, Chrf, Metric, MetricScore, Ter};
+
+/// Corpus BLEU, chrF and TER speed: oerkit-metrics vs sacrebleu on the same TICO-19 segment pairs.
+#[derive(Parser)]
+#[command(args_override_self = true)]
+struct Args {
+    /// Python interpreter with sacrebleu installed.
+    #[arg(long, value_name = "PY", env = "SACREBLEU_PYTHON", default_value = DEFAULT_SACREBLEU_PYTHON)]
+    python: String,
+    /// Timed runs per round and metric (best of N; sacrebleu's TER runs N/3 times, at least once).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    reps: usize,
+    /// Alternating rounds (oerkit, then sacrebleu); the table reports medians over them.
+    #[arg(long, value_name = "R", default_value_t = 5)]
+    rounds: usize,
+    /// Number of segment pairs.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    segments: usize,
+}
 
 const SACREBLEU_SCRIPT: &str = r#"
 import json, sys, time, logging
@@ -54,25 +74,12 @@ fn timed<M: Metric>(
 }
 
 fn main() -> Result<()> {
-    let mut python =
-        std::env::var("SACREBLEU_PYTHON").unwrap_or_else(|_| "/tmp/venv-sb/bin/python".into());
-    let mut reps = 5usize;
-    let mut rounds = 5usize;
-    let mut n = 3000usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--python" => python = args.next().context("--python needs a path")?,
-            "--reps" => reps = args.next().context("--reps needs a number")?.parse()?,
-            "--segments" => n = args.next().context("--segments needs a number")?.parse()?,
-            "--rounds" => rounds = args.next().context("--rounds needs a number")?.parse()?,
-            other => {
-                bail!(
-                    "unknown argument {other}; use --python PY, --reps N, --rounds R, --segments N"
-                )
-            }
-        }
-    }
+    let Args {
+        python,
+        reps,
+        rounds,
+        segments: n,
+    } = Args::parse();
     let hyp_path = oerkit_testkit::corpus("parallel/tico19/eng-spa.spa");
     let ref_path = oerkit_testkit::corpus("parallel/tico19/eng-por.por");
     let read = |p: &std::path::Path| -> Result<Vec<String>> {

@@ -16,62 +16,68 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use clap::Parser;
+use oerkit_benches::{peak_rss_mib, process_cpu_seconds};
 use oerkit_seq2seq::generate::{generate, GenerateOptions};
 use oerkit_seq2seq::marian::{MarianCheckpoint, Precision};
 use oerkit_seq2seq::Device;
 
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+/// Encoder-decoder generation speed of the oerkit seq2seq engine on one input file, printed as
+/// one JSON line.
+#[derive(Parser)]
+#[command(args_override_self = true)]
+struct Args {
+    /// Marian/OPUS-MT checkpoint directory.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Input text, one segment per line.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Beam count (1: greedy).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    beam: usize,
+    /// Segments per generate call.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    batch: usize,
+    /// Size of the matrix-product pool (sets RAYON_NUM_THREADS); default: the environment's
+    /// RAYON_NUM_THREADS, else rayon's own choice.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Most tokens generated per segment.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_new_tokens: usize,
+    /// Ban EOS until the last step, so every output has exactly --max-new-tokens tokens.
+    #[arg(long)]
+    force_length: bool,
+    /// Weights of the linear layers: q8 (or q8_0) or f32 (or none).
+    #[arg(long, value_name = "q8|f32", value_parser = parse_precision, default_value = "f32")]
+    quantize: Precision,
+    /// Write the generated ids here, one JSON list per input line.
+    #[arg(long, value_name = "FILE")]
+    dump_outputs: Option<PathBuf>,
 }
 
-/// User + system CPU seconds of the whole process (all threads) from /proc/self/stat, whose times are
-/// in USER_HZ ticks (100 per second on Linux). On a shared, loaded machine tokens per CPU-second says
-/// more than wall time; the peers script reports the same figure.
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+fn parse_precision(value: &str) -> Result<Precision, String> {
+    match value {
+        "q8" | "q8_0" => Ok(Precision::Q8),
+        "none" | "f32" => Ok(Precision::F32),
+        _ => Err("supported are q8 and f32".into()),
+    }
 }
 
 fn main() -> Result<()> {
-    let mut model = None;
-    let mut input = None;
-    let mut beam = 1usize;
-    let mut batch = 1usize;
-    let mut threads = None;
-    let mut max_new_tokens = 64usize;
-    let mut force_length = false;
-    let mut precision = Precision::F32;
-    let mut dump = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--model" => model = Some(PathBuf::from(value("--model")?)),
-            "--input" => input = Some(PathBuf::from(value("--input")?)),
-            "--beam" => beam = value("--beam")?.parse()?,
-            "--batch" => batch = value("--batch")?.parse()?,
-            "--threads" => threads = Some(value("--threads")?.parse::<usize>()?),
-            "--max-new-tokens" => max_new_tokens = value("--max-new-tokens")?.parse()?,
-            "--force-length" => force_length = true,
-            "--dump-outputs" => dump = Some(PathBuf::from(value("--dump-outputs")?)),
-            "--quantize" => match value("--quantize")?.as_str() {
-                "q8" | "q8_0" => precision = Precision::Q8,
-                "none" | "f32" => precision = Precision::F32,
-                other => bail!("--quantize {other}: supported are q8 and f32"),
-            },
-            other => bail!("unknown argument {other}; see the usage in the file header"),
-        }
-    }
+    let Args {
+        model: model_dir,
+        input,
+        beam,
+        batch,
+        threads,
+        max_new_tokens,
+        force_length,
+        quantize: precision,
+        dump_outputs: dump,
+    } = Args::parse();
     if let Some(t) = threads {
         // candle's CPU kernels size their pool from RAYON_NUM_THREADS; set it before any tensor work.
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
@@ -84,8 +90,6 @@ fn main() -> Result<()> {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
-    let model_dir = model.context("--model DIR is required")?;
-    let input = input.context("--input FILE (one segment per line) is required")?;
     let text = std::fs::read_to_string(&input)
         .with_context(|| format!("{}: cannot read", input.display()))?;
     let lines: Vec<&str> = text.lines().collect();
@@ -134,7 +138,7 @@ fn main() -> Result<()> {
             "tokens_per_s": tokens as f64 / seconds.max(1e-9),
             "cpu_seconds": cpu_seconds,
             "tokens_per_cpu_s": cpu_seconds.map(|c| tokens as f64 / c.max(1e-9)),
-            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb": peak_rss_mib(),
         })
     );
     Ok(())

@@ -12,6 +12,8 @@
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use clap::Parser;
+use oerkit_benches::DEFAULT_SACREBLEU_PYTHON;
 use oerkit_metrics::{Metric, MetricScore, Ter, TerConfig};
 use serde_json::Value;
 
@@ -60,20 +62,24 @@ for name, (hyps, refs) in datasets.items():
 print(json.dumps(out, ensure_ascii=False))
 "#;
 
+/// TER options (normalized, no_punct, asian_support, case): oerkit-metrics vs sacrebleu, segment
+/// by segment, on TICO-19, NTREX-128 and MLQE-PE en-zh.
+#[derive(Parser)]
+#[command(args_override_self = true)]
+struct Args {
+    /// Python interpreter with sacrebleu installed.
+    #[arg(long, value_name = "PY", env = "SACREBLEU_PYTHON", default_value = DEFAULT_SACREBLEU_PYTHON)]
+    python: String,
+    /// Number of TICO-19 lines to compare.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    segments: usize,
+}
+
 fn main() -> Result<()> {
-    let mut python =
-        std::env::var("SACREBLEU_PYTHON").unwrap_or_else(|_| "/tmp/venv-sb/bin/python".into());
-    let mut tico_segments = 1000usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--python" => python = args.next().context("--python needs a path")?,
-            "--segments" => {
-                tico_segments = args.next().context("--segments needs a number")?.parse()?
-            }
-            other => bail!("unknown argument {other}; use --python PY, --segments N"),
-        }
-    }
+    let Args {
+        python,
+        segments: tico_segments,
+    } = Args::parse();
     oerkit_testkit::require_shared();
     let corpora = oerkit_testkit::corpus("");
     eprintln!("running sacrebleu with {python} ...");
