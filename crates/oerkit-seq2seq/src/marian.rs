@@ -196,9 +196,10 @@ fn find_weights(dir: &Path) -> Result<PathBuf> {
 
 /// The tensors of a weights file by name, handed out as float32.
 ///
-/// A `model.safetensors` is read tensor by tensor when the model asks for one, so that q8 mode
-/// never holds the float32 copies of the matrices it quantizes (nor the whole file at once): the
-/// peak memory of loading is what the model keeps plus one tensor.
+/// The file is read tensor by tensor when the model asks for one, so that q8 mode never holds the
+/// float32 copies of the matrices it quantizes (nor the whole file at once): the peak memory of
+/// loading is what the model keeps plus one tensor. A `model.safetensors` is read row range by row
+/// range; a `pytorch_model.bin` (zip entries, no row access) one whole tensor at a time.
 struct Weights {
     path: PathBuf,
     device: Device,
@@ -206,8 +207,12 @@ struct Weights {
 }
 
 enum WeightSource {
-    /// `pytorch_model.bin`, read whole (a pickle has no index to read single tensors by).
-    Loaded(HashMap<String, Tensor>),
+    /// `pytorch_model.bin` (a zip of the pickled state dict and one entry per storage): tensors read
+    /// one at a time; the last one read whole is kept while its rows are asked for chunk by chunk.
+    Pickled {
+        tensors: candle_core::pickle::PthTensors,
+        last: std::sync::Mutex<Option<(String, Tensor)>>,
+    },
     /// `model.safetensors`: its header, and where the tensor data starts in the file.
     Indexed {
         file: std::fs::File,
@@ -233,10 +238,19 @@ impl Weights {
         let source = if path.extension().is_some_and(|e| e == "safetensors") {
             Self::index_safetensors(path)?
         } else {
-            let tensors = candle_core::pickle::read_all(path).map_err(|e| {
-                Seq2SeqError::invalid(path, format!("cannot read the weights: {e}"))
+            let tensors = candle_core::pickle::PthTensors::new(path, None).map_err(|e| {
+                Seq2SeqError::invalid(
+                    path,
+                    format!(
+                        "cannot read the weights: {e}; the file is truncated or not a PyTorch \
+                         checkpoint, download it again"
+                    ),
+                )
             })?;
-            WeightSource::Loaded(tensors.into_iter().collect())
+            WeightSource::Pickled {
+                tensors,
+                last: std::sync::Mutex::new(None),
+            }
         };
         Ok(Self {
             path: path.to_path_buf(),
@@ -304,7 +318,10 @@ impl Weights {
     /// The shape of tensor `name`, without reading its data.
     fn shape(&self, name: &str) -> Option<Vec<usize>> {
         match &self.source {
-            WeightSource::Loaded(tensors) => tensors.get(name).map(|t| t.dims().to_vec()),
+            WeightSource::Pickled { tensors, .. } => tensors
+                .tensor_infos()
+                .get(name)
+                .map(|info| info.layout.dims().to_vec()),
             WeightSource::Indexed { index, .. } => index.get(name).map(|e| e.shape.clone()),
         }
     }
@@ -319,17 +336,40 @@ impl Weights {
             ))
         };
         let tensor = match &self.source {
-            WeightSource::Loaded(tensors) => match (tensors.get(name), rows) {
-                (None, _) => return Ok(None),
-                (Some(t), None) => t.clone(),
-                (Some(t), Some((start, count))) => {
-                    let total = t.dims().first().copied().unwrap_or(0);
-                    if start + count > total {
-                        return Err(out_of_range(total, (start, count)));
+            WeightSource::Pickled { tensors, last } => {
+                let read = |name: &str| {
+                    tensors.get(name).map_err(|e| {
+                        Seq2SeqError::invalid(
+                            &self.path,
+                            format!("cannot read the weights: tensor `{name}`: {e}"),
+                        )
+                    })
+                };
+                match rows {
+                    None => match read(name)? {
+                        Some(t) => t,
+                        None => return Ok(None),
+                    },
+                    Some((start, count)) => {
+                        // A poisoned lock only means an earlier read failed: start afresh.
+                        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                        if last.as_ref().is_none_or(|(n, _)| n != name) {
+                            *last = match read(name)? {
+                                Some(t) => Some((name.to_string(), t)),
+                                None => return Ok(None),
+                            };
+                        }
+                        let Some((_, t)) = last.as_ref() else {
+                            return Ok(None);
+                        };
+                        let total = t.dims().first().copied().unwrap_or(0);
+                        if start + count > total {
+                            return Err(out_of_range(total, (start, count)));
+                        }
+                        t.narrow(0, start, count)?
                     }
-                    t.narrow(0, start, count)?
                 }
-            },
+            }
             WeightSource::Indexed {
                 file,
                 data_start,
@@ -413,6 +453,16 @@ impl Weights {
     }
 }
 
+/// Q8_0 blocks of a float32 tensor.
+///
+/// candle's `QTensor::quantize` reads the tensor's whole storage from its first element, ignoring a
+/// view's offset and extent, so rows narrowed out of a larger tensor (the output projection quantized
+/// chunk by chunk from a `pytorch_model.bin`) came out as the first rows again. Every tensor is
+/// therefore copied into storage of its own first (`force_contiguous`; `copy` keeps the view).
+fn quantize_q8_0(t: &Tensor) -> Result<QTensor> {
+    Ok(QTensor::quantize(&t.force_contiguous()?, GgmlDType::Q8_0)?)
+}
+
 /// A weight matrix on `oerkit-qmatmul`'s batched kernel with a float32 bias added after.
 struct QuantizedLinear {
     weight: BlockMatrix,
@@ -433,7 +483,7 @@ impl std::fmt::Debug for QuantizedLinear {
 impl QuantizedLinear {
     /// Q8_0 blocks of a float32 `[out, in]` weight (`in` a multiple of 32) and its `[out]` bias.
     fn quantize(weight: &Tensor, bias: &Tensor, weights_file: &Path) -> Result<Self> {
-        let q = QTensor::quantize(weight, GgmlDType::Q8_0)?;
+        let q = quantize_q8_0(weight)?;
         let weight = BlockMatrix::from_qtensor(&q).map_err(|e| {
             Seq2SeqError::invalid(
                 weights_file,
@@ -463,7 +513,7 @@ impl QuantizedLinear {
             let slice = w.find_rows(name, Some((start, count)))?.ok_or_else(|| {
                 Seq2SeqError::invalid(&w.path, format!("tensor `{name}` is missing"))
             })?;
-            blocks.extend_from_slice(&QTensor::quantize(&slice, GgmlDType::Q8_0)?.data()?);
+            blocks.extend_from_slice(&quantize_q8_0(&slice)?.data()?);
         }
         let weight =
             BlockMatrix::from_ggml_bytes(GgmlDType::Q8_0, &blocks, rows, cols).map_err(|e| {
@@ -1622,6 +1672,32 @@ mod tests {
             .unwrap()
             .forward(&narrow)
             .is_err());
+    }
+
+    /// Rows narrowed out of a larger tensor (how the output projection of a `pytorch_model.bin` is
+    /// quantized, 2048 rows at a time) quantize to their own blocks, not the first rows'.
+    #[test]
+    fn q8_quantization_of_a_row_view_reads_its_own_rows() {
+        let values: Vec<f32> = (0..4 * 32).map(|i| (i as f32 * 0.37).sin()).collect();
+        let whole = Tensor::from_vec(values, (4, 32), &Device::Cpu).unwrap();
+        let view = whole.narrow(0, 2, 2).unwrap();
+        let own = Tensor::from_vec(
+            view.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            (2, 32),
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(
+            quantize_q8_0(&view).unwrap().data().unwrap(),
+            quantize_q8_0(&own).unwrap().data().unwrap()
+        );
+        assert_ne!(
+            quantize_q8_0(&view).unwrap().data().unwrap(),
+            quantize_q8_0(&whole.narrow(0, 0, 2).unwrap())
+                .unwrap()
+                .data()
+                .unwrap()
+        );
     }
 
     #[test]
