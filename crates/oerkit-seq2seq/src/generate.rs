@@ -157,8 +157,8 @@ impl<'a> StepRules<'a> {
         }
     }
 
-    /// The processed score of token `t` whose unprocessed score is `value` (what [`Self::apply`]
-    /// leaves there).
+    /// The processed score of token `t` whose unprocessed score is `value` (what the processors
+    /// would leave there).
     #[inline]
     fn processed(&self, t: usize, value: f32) -> f32 {
         if let Some(forced) = self.forced {
@@ -195,6 +195,25 @@ impl<'a> StepRules<'a> {
     }
 }
 
+/// `f(row index, row)` for every row of the logits `[rows, vocab]`, rows in parallel, read in place
+/// (no copy of rows x vocab values per step).
+fn map_rows<T: Send>(logits: &Tensor, f: impl Fn(usize, &[f32]) -> T + Sync) -> Result<Vec<T>> {
+    let logits = logits.contiguous()?;
+    let width = logits.dim(1)?;
+    if width == 0 {
+        return Err(Seq2SeqError::Other(
+            "the model gave rows of 0 logits".into(),
+        ));
+    }
+    with_f32_slices(std::slice::from_ref(&logits), |s| {
+        Ok(s[0]
+            .par_chunks(width)
+            .enumerate()
+            .map(|(row, scores)| f(row, scores))
+            .collect())
+    })
+}
+
 fn greedy(
     model: &mut dyn Seq2SeqModel,
     batch: usize,
@@ -208,15 +227,9 @@ fn greedy(
     let mut last: Vec<u32> = vec![cfg.decoder_start_token_id; batch];
     let mut cur_len = 1;
     while cur_len < max_length && !active.is_empty() {
-        let logits = model.decode_step(&last)?.contiguous()?;
-        let width = logits.dim(1)?;
+        let logits = model.decode_step(&last)?;
         let rules = StepRules::new(cfg, opts, cur_len, max_length);
-        let tokens: Vec<u32> = with_f32_slices(std::slice::from_ref(&logits), |s| {
-            Ok(s[0]
-                .par_chunks(width)
-                .map(|row| rules.argmax(row))
-                .collect())
-        })?;
+        let tokens = map_rows(&logits, |_, row| rules.argmax(row))?;
         let mut keep = Vec::with_capacity(active.len());
         let mut next_active = Vec::with_capacity(active.len());
         last.clear();
@@ -349,7 +362,7 @@ fn beam_search(
     let mut cur_len = 1;
     let mut last: Vec<u32> = vec![cfg.decoder_start_token_id; batch * k];
     while cur_len < max_length && !active.is_empty() {
-        let logits = model.decode_step(&last)?.contiguous()?;
+        let logits = model.decode_step(&last)?;
         if logits.dim(1)? != vocab {
             return Err(Seq2SeqError::Other(format!(
                 "the model gave {} logits per row; its config says the vocabulary has {vocab}",
@@ -360,18 +373,11 @@ fn beam_search(
         // Each row's 2k best continuations, rows in parallel (the log-softmax and scan over the
         // vocabulary are most of a step's work outside the model). An item's 2k best over all its
         // beams are among its rows' 2k best, so merging those gives the same candidates.
-        let row_candidates: Vec<Vec<(f32, usize)>> =
-            with_f32_slices(std::slice::from_ref(&logits), |s| {
-                Ok(s[0]
-                    .par_chunks(vocab)
-                    .enumerate()
-                    .map(|(row, scores)| {
-                        let j = row % k;
-                        let base = items[active[row / k]].running[j].1;
-                        beam_row_candidates(scores, &rules, base, j, 2 * k)
-                    })
-                    .collect())
-            })?;
+        let row_candidates = map_rows(&logits, |row, scores| {
+            let j = row % k;
+            let base = items[active[row / k]].running[j].1;
+            beam_row_candidates(scores, &rules, base, j, 2 * k)
+        })?;
         let n_generated = cur_len as f32; // tokens after the start once this step's token is added
         let mut rows_next: Vec<u32> = Vec::new();
         let mut active_next = Vec::new();

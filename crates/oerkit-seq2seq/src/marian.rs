@@ -354,10 +354,7 @@ impl Weights {
                         // A poisoned lock only means an earlier read failed: start afresh.
                         let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
                         if last.as_ref().is_none_or(|(n, _)| n != name) {
-                            *last = match read(name)? {
-                                Some(t) => Some((name.to_string(), t)),
-                                None => return Ok(None),
-                            };
+                            *last = read(name)?.map(|t| (name.to_string(), t));
                         }
                         let Some((_, t)) = last.as_ref() else {
                             return Ok(None);
@@ -863,6 +860,19 @@ struct Packing {
     sequence_of: Vec<u32>,
 }
 
+impl Packing {
+    fn new(lengths: Vec<usize>) -> Self {
+        let sequence_of = (0..lengths.len() as u32)
+            .flat_map(|s| std::iter::repeat_n(s, lengths[s as usize]))
+            .collect();
+        Self {
+            starts: attention::starts(&lengths),
+            lengths,
+            sequence_of,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct FeedForward {
     fc1: Linear,
@@ -922,33 +932,31 @@ enum CrossSources {
 }
 
 impl BatchState {
+    /// Where each source lies in every layer's `cross` keys and values.
+    fn sources(&self) -> Sources<'_> {
+        match &self.cross_sources {
+            CrossSources::Ragged { starts } => Sources::Ragged { starts },
+            CrossSources::Padded { width, mask } => Sources::Uniform {
+                count: mask.len() / (*width).max(1),
+                len: *width,
+                capacity: *width,
+                mask: Some(mask),
+            },
+        }
+    }
+
     fn cross_key_values(&self, layer: usize) -> KeyValues<'_> {
         let (keys_t, values) = &self.cross[layer];
         KeyValues {
             keys_t,
             values,
-            sources: match &self.cross_sources {
-                CrossSources::Ragged { starts } => Sources::Ragged { starts },
-                CrossSources::Padded { width, mask } => Sources::Uniform {
-                    count: mask.len() / (*width).max(1),
-                    len: *width,
-                    capacity: *width,
-                    mask: Some(mask),
-                },
-            },
-        }
-    }
-
-    fn source_count(&self) -> usize {
-        match &self.cross_sources {
-            CrossSources::Ragged { starts } => starts.len().saturating_sub(1),
-            CrossSources::Padded { width, mask } => mask.len() / (*width).max(1),
+            sources: self.sources(),
         }
     }
 
     /// Drops the sources no row reads any more and renumbers `row_source`.
     fn compact_sources(&mut self) -> Result<()> {
-        let sources = self.source_count();
+        let sources = self.sources().count();
         let mut used: Vec<u32> = self.row_source.clone();
         used.sort_unstable();
         used.dedup();
@@ -1277,12 +1285,7 @@ impl MarianModel {
     /// The encoder's last hidden state `[batch, src_len, d_model]` of a padded batch.
     pub fn encoder_hidden(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let (b, s) = input_ids.dims2()?;
-        if s > self.positions.dim(0)? {
-            return Err(Seq2SeqError::Other(format!(
-                "input of {s} tokens exceeds the model's {} positions",
-                self.positions.dim(0)?
-            )));
-        }
+        self.check_input_length(s)?;
         let emb = self
             .encoder_embed
             .lookup(&input_ids.flatten_all()?)?
@@ -1309,24 +1312,28 @@ impl MarianModel {
     fn cross_keys_values_unpadded(
         &self,
         input_ids: &Tensor,
-        lengths: &[usize],
+        packing: &Packing,
     ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
-        let packing = Packing {
-            lengths: lengths.to_vec(),
-            starts: attention::starts(lengths),
-            sequence_of: (0..lengths.len() as u32)
-                .flat_map(|s| std::iter::repeat_n(s, lengths[s as usize]))
-                .collect(),
-        };
-        let hidden = self.encode_packed(input_ids, &packing)?;
+        let hidden = self.encode_packed(input_ids, packing)?;
         self.decoder
             .iter()
             .map(|layer| {
                 let attn = &layer.cross_attn;
                 let [k, v] = forward_shared([&attn.k, &attn.v], &hidden)?;
-                attn.ragged_keys_values(&k, &v, lengths)
+                attn.ragged_keys_values(&k, &v, &packing.lengths)
             })
             .collect()
+    }
+
+    /// An input of `len` tokens fits the model's position table.
+    fn check_input_length(&self, len: usize) -> Result<()> {
+        let positions = self.positions.dim(0)?;
+        if len > positions {
+            return Err(Seq2SeqError::Other(format!(
+                "input of {len} tokens exceeds the model's {positions} positions"
+            )));
+        }
+        Ok(())
     }
 
     /// Encoder states `[1, tokens, d]` of right-padded inputs with every input's tokens packed one
@@ -1334,13 +1341,7 @@ impl MarianModel {
     /// large product instead of one per input, and none over padding), attention stays within each
     /// input.
     fn encode_packed(&self, input_ids: &Tensor, packing: &Packing) -> Result<Tensor> {
-        let longest = packing.lengths.iter().copied().max().unwrap_or(0);
-        if longest > self.positions.dim(0)? {
-            return Err(Seq2SeqError::Other(format!(
-                "input of {longest} tokens exceeds the model's {} positions",
-                self.positions.dim(0)?
-            )));
-        }
+        self.check_input_length(packing.lengths.iter().copied().max().unwrap_or(0))?;
         let rows = input_ids.to_vec2::<u32>()?;
         let mut ids = Vec::with_capacity(packing.sequence_of.len());
         let mut positions = Vec::with_capacity(packing.sequence_of.len());
@@ -1401,12 +1402,16 @@ impl Seq2SeqModel for MarianModel {
     fn encode(&mut self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<()> {
         let (batch, width) = input_ids.dims2()?;
         let (cross, cross_sources) = match right_padded_lengths(attention_mask)? {
-            Some(lengths) => (
-                self.cross_keys_values_unpadded(input_ids, &lengths)?,
-                CrossSources::Ragged {
-                    starts: attention::starts(&lengths),
-                },
-            ),
+            Some(lengths) => {
+                let packing = Packing::new(lengths);
+                let cross = self.cross_keys_values_unpadded(input_ids, &packing)?;
+                (
+                    cross,
+                    CrossSources::Ragged {
+                        starts: packing.starts,
+                    },
+                )
+            }
             None => {
                 let hidden = self.encoder_hidden(input_ids, attention_mask)?;
                 let cross = self
